@@ -1,0 +1,177 @@
+/**
+ * Response headers as a case-insensitive, ordered, multi-valued collection: Python's
+ * `wsgiref.headers.Headers`.
+ *
+ * @since 0.1.0
+ */
+import { encodeLatin1 } from "./internal/latin1.js"
+import { typeName } from "./internal/typeName.js"
+import type { HeaderList } from "./Protocol.js"
+
+/**
+ * Formats one `addHeader` parameter as Python's `_formatparam(name, value, quote=1)` does:
+ * an empty value leaves the bare name, any other value is always quoted.
+ */
+const formatParam = (name: string, value: string): string =>
+  value.length === 0 ? name : `${name}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`
+
+const checkString = (role: string, value: unknown): string => {
+  if (typeof value !== "string") {
+    throw new TypeError(`${role} must be of type string (not ${typeName(value)})`)
+  }
+  return value
+}
+
+/**
+ * A view over a `HeaderList`: lookups ignore case, order and duplicates are kept, and every
+ * change is made to the list itself, so the caller's array sees it (as in Python).
+ *
+ * Iterating yields copies of the `[name, value]` pairs, like `items()`. (Python's class has
+ * no working iteration; pairs are what `Map`, `Object.fromEntries` and the fetch `Headers`
+ * expect.)
+ *
+ * @example
+ * ```ts
+ * const headers = new Headers([["Content-Type", "text/plain"]])
+ * headers.addHeader("Content-Disposition", "attachment", { filename: "bud.gif" })
+ * headers.get("content-type") // "text/plain"
+ * String(headers) // 'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="bud.gif"\r\n\r\n'
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export class Headers implements Iterable<[name: string, value: string]> {
+  /** The list this view reads and changes in place. */
+  protected readonly headerList: HeaderList
+
+  /**
+   * @param list the headers to manage, kept by reference; a new empty list when omitted.
+   * @throws TypeError when `list` is not an array of `[string, string]` pairs.
+   */
+  constructor(list?: HeaderList | null) {
+    const headerList = list ?? []
+    if (!Array.isArray(headerList)) {
+      throw new TypeError("Headers must be a list of name/value tuples")
+    }
+    for (const pair of headerList as Array<unknown>) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new TypeError("Headers must be a list of name/value tuples")
+      }
+      checkString("Header name", pair[0])
+      checkString("Header value", pair[1])
+    }
+    this.headerList = headerList
+  }
+
+  /** The number of headers, duplicates included. */
+  get length(): number {
+    return this.headerList.length
+  }
+
+  /** The first value of the header `name` (any case), or `defaultValue` (null) when absent. */
+  get(name: string): string | null
+  get<D>(name: string, defaultValue: D): string | D
+  get(name: string, defaultValue: unknown = null): unknown {
+    const wanted = checkString("Header name", name).toLowerCase()
+    for (const [key, value] of this.headerList) {
+      if (key.toLowerCase() === wanted) return value
+    }
+    return defaultValue
+  }
+
+  /** Replaces every header `name` (any case) with a single `name: value` at the end. */
+  set(name: string, value: string): void {
+    checkString("Header value", value)
+    this.delete(name)
+    this.headerList.push([name, value])
+  }
+
+  /** Removes every header `name` (any case); a missing header is not an error. */
+  delete(name: string): void {
+    const unwanted = checkString("Header name", name).toLowerCase()
+    const list = this.headerList
+    let kept = 0
+    for (const pair of list) {
+      if (pair[0].toLowerCase() !== unwanted) list[kept++] = pair
+    }
+    list.length = kept
+  }
+
+  /** Whether there is a header `name` (any case). */
+  has(name: string): boolean {
+    return this.get(name) !== null
+  }
+
+  /** Every value of the header `name` (any case), in order; empty when absent. */
+  getAll(name: string): Array<string> {
+    const wanted = checkString("Header name", name).toLowerCase()
+    return this.headerList.filter(([key]) => key.toLowerCase() === wanted).map(([, value]) => value)
+  }
+
+  /** Every header name, in order, duplicates included. */
+  keys(): Array<string> {
+    return this.headerList.map(([name]) => name)
+  }
+
+  /** Every header value, in order. */
+  values(): Array<string> {
+    return this.headerList.map(([, value]) => value)
+  }
+
+  /** Copies of the `[name, value]` pairs, in order: changing them leaves the headers alone. */
+  items(): HeaderList {
+    return this.headerList.map(([name, value]) => [name, value])
+  }
+
+  /** The first value of `name`; when there is none, appends `name: value` and returns `value`. */
+  setDefault(name: string, value: string): string {
+    const existing = this.get(name)
+    if (existing !== null) return existing
+    checkString("Header value", value)
+    this.headerList.push([name, value])
+    return value
+  }
+
+  /**
+   * Appends a header with parameters, as Python's `add_header(_name, _value, **params)`.
+   *
+   * Each parameter becomes `; name="value"` (quoted, with `\` and `"` escaped), or a bare
+   * `; name` when its value is null or empty. Underscores in parameter names become dashes,
+   * so `{ max_age: "1" }` gives `max-age="1"`.
+   */
+  addHeader(name: string, value: string | null, params: Record<string, string | null> = {}): void {
+    checkString("Header name", name)
+    const parts: Array<string> = value === null ? [] : [checkString("Header value", value)]
+    for (const [paramName, paramValue] of Object.entries(params)) {
+      const headerParamName = paramName.replace(/_/g, "-")
+      parts.push(
+        paramValue === null
+          ? headerParamName
+          : formatParam(headerParamName, checkString("Header parameter value", paramValue))
+      )
+    }
+    this.headerList.push([name, parts.join("; ")])
+  }
+
+  /** The header block as sent: each `Name: value` line ends in CRLF, then a blank line. */
+  toString(): string {
+    let block = ""
+    for (const [name, value] of this.headerList) block += `${name}: ${value}\r\n`
+    return block + "\r\n"
+  }
+
+  /**
+   * The header block (`toString()`) in latin-1 bytes.
+   *
+   * @throws RangeError when a character is above U+00FF.
+   */
+  toBytes(): Uint8Array {
+    return encodeLatin1(this.toString())
+  }
+
+  /** Copies of the `[name, value]` pairs, as `items()`. */
+  [Symbol.iterator](): Iterator<[name: string, value: string]> {
+    return this.items()[Symbol.iterator]()
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The `Output` service: where the response bytes go.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer } from "effect"
+import type { ClientDisconnected, OutputError } from "./HandlerError.js"
+import { type ByteSink, writeToSink, flushSink } from "./internal/sink.js"
+import { concatBytes, decodeLatin1 } from "./internal/latin1.js"
+
+/**
+ * Write bytes and flush.
+ *
+ * Calling `write` (or `flush`) starts the write at once; the effect it returns only tells when the
+ * sink can take more: an already-completed effect (`Effect.void`) when it can now, so the
+ * core carries on without a scheduling hop, or an effect that waits for "drain". This
+ * eager shape is on purpose: a response is a handful of writes, and a fiber step per
+ * write would cost more than the whole request (see bench/).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OutputShape {
+  /** Send bytes (CPython's `_write`). */
+  readonly write: (data: Uint8Array) => Effect.Effect<void, OutputError | ClientDisconnected>
+  /** Push buffered bytes out (CPython's `_flush`). */
+  readonly flush: () => Effect.Effect<void, OutputError | ClientDisconnected>
+}
+
+
+/**
+ * An `Output` over any writable: a Node `Writable` (waits for "drain" when `write`
+ * returns false) or a plain `{ write(chunk); flush?() }` (a numeric return shorter than
+ * the chunk is a partial write, and the rest is written).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSink = (sink: ByteSink): OutputShape => ({
+  write: (data) => writeToSink(sink, data),
+  flush: () => flushSink(sink)
+})
+
+/**
+ * The live layer: `Output` over a Node `Writable` or a plain sink.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSink = (sink: ByteSink): Layer.Layer<Output> => Layer.succeed(Output, fromSink(sink))
+
+/**
+ * An in-memory sink for tests: everything written, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOutput extends OutputShape {
+  /** The chunks as written, one per `write`. */
+  readonly chunks: ReadonlyArray<Uint8Array>
+  /** How many times `flush` ran. */
+  readonly flushes: number
+  /** Everything written, as one byte array. */
+  bytes(): Uint8Array
+  /** Everything written, decoded as latin-1 (one character per byte). */
+  text(): string
+}
+
+/**
+ * Make an in-memory `Output` for tests; provide it with `Layer.succeed(Output, memory)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memory = (): MemoryOutput => {
+  const chunks: Array<Uint8Array> = []
+  let flushes = 0
+  const out: MemoryOutput = {
+    chunks,
+    get flushes() {
+      return flushes
+    },
+    write: (data) => {
+      chunks.push(data.slice())
+      return Effect.void
+    },
+    flush: () => {
+      flushes++
+      return Effect.void
+    },
+    bytes: () => concatBytes(chunks),
+    text: () => decodeLatin1(concatBytes(chunks))
+  }
+  return out
+}
+
+/**
+ * The response sink of one request.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Output extends Context.Tag("effect-wsgi/Output")<Output, OutputShape>() {
+  /** See `fromSink`. */
+  static readonly fromSink = fromSink
+  /** See `layerSink`. */
+  static readonly layerSink = layerSink
+  /** See `memory`. */
+  static readonly memory = memory
+}

@@ -1,0 +1,56 @@
+/**
+ * effect-wsgi: Python's `wsgiref` (PEP 3333) in TypeScript, on Effect.
+ *
+ * @since 0.1.0
+ */
+export type {
+  Application,
+  Environ,
+  ErrorStream,
+  HeaderList,
+  InputStream,
+  ResponseBody,
+  StartResponse,
+  Write
+} from "./Protocol.js"
+
+export {
+  ApplicationError,
+  ClientDisconnected,
+  type HandlerError,
+  isClientGone,
+  OutputError,
+  ProtocolError,
+  ResponseAborted
+} from "./HandlerError.js"
+
+export { Headers } from "./Headers.js"
+export {
+  applicationUri,
+  guessScheme,
+  isHopByHop,
+  requestUri,
+  setupTestingDefaults,
+  shiftPathInfo
+} from "./Util.js"
+export { type FileLike, FileWrapper } from "./FileWrapper.js"
+
+export { type MemoryOutput, Output, type OutputShape } from "./Output.js"
+export { Input, type InputShape } from "./Input.js"
+export { ErrorLog, type ErrorLogShape, type MemoryErrorLog } from "./ErrorLog.js"
+export { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
+export { FileTransmitter, type FileTransmitterShape, type Transmission } from "./FileTransmitter.js"
+export * as HandlerConfig from "./HandlerConfig.js"
+export { type HandlerServices, layer, type RequestServices, run, runWith, withConfig } from "./Handler.js"
+export * as Testing from "./Testing.js"
+
+export {
+  BaseCGIHandler,
+  BaseHandler,
+  CGIHandler,
+  formatDateTime,
+  IISCGIHandler,
+  NotImplementedError,
+  readEnviron,
+  SimpleHandler
+} from "./handlers.js"

@@ -1,0 +1,23 @@
+const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+const pad = (n: number): string => (n < 10 ? `0${n}` : String(n))
+
+// A response's Date changes once a second; most requests reuse the last string.
+let cachedSecond = Number.NaN
+let cachedText = ""
+
+/**
+ * An RFC 7231 HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for seconds since the epoch, as
+ * CPython's `wsgiref.handlers.format_date_time`.
+ */
+export const formatDateTime = (epochSeconds: number): string => {
+  const second = Math.floor(epochSeconds)
+  if (second === cachedSecond) return cachedText
+  const date = new Date(second * 1000)
+  const text = `${days[date.getUTCDay()]}, ${pad(date.getUTCDate())} ${months[date.getUTCMonth()]} ${date.getUTCFullYear()} ${
+    pad(date.getUTCHours())
+  }:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} GMT`
+  cachedSecond = second
+  cachedText = text
+  return text
+}

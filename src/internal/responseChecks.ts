@@ -1,0 +1,62 @@
+/**
+ * The checks `startResponse` makes on a status and a header list: CPython's assertions,
+ * plus the ones that keep a response from being split (always on).
+ */
+import { ProtocolError } from "../HandlerError.js"
+import type { HeaderList } from "../Protocol.js"
+import { isHopByHop } from "../Util.js"
+import { typeName } from "./typeName.js"
+
+// Control characters other than HTAB, and anything above latin-1: either could split a
+// response or be mangled on the wire.
+// eslint-disable-next-line no-control-regex
+const unsafeText = /[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]/
+const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+const fail = (message: string): never => {
+  throw new ProtocolError({ message })
+}
+
+const mustBeString = (value: unknown, title: string): string =>
+  typeof value === "string" ? value : fail(`${title} must be of type string (not ${typeName(value)})`)
+
+/** Throws a `ProtocolError` unless `status` is `"NNN reason"` with no unsafe character. */
+export const checkStatus = (status: unknown): void => {
+  const text = mustBeString(status, "Status")
+  if (text.length < 4) fail("Status must be at least 4 characters")
+  if (!/^\d{3}/.test(text)) fail("Status message must begin w/3-digit code")
+  if (text[3] !== " ") fail("Status message must have a space after code")
+  if (unsafeText.test(text)) fail(`Status contains a control or non-latin-1 character: ${JSON.stringify(text)}`)
+}
+
+/** A copy of the app's header list, pairs included; a malformed list is a `ProtocolError`. */
+export const copyHeaderList = (headers: unknown): HeaderList => {
+  if (!Array.isArray(headers)) fail(`Headers must be a list of [name, value] pairs (not ${typeName(headers)})`)
+  const list = headers as Array<unknown>
+  const copy: HeaderList = new Array(list.length)
+  for (let i = 0; i < list.length; i++) {
+    const pair = list[i]
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      fail(`Headers must be a list of [name, value] pairs (item ${i} is ${typeName(pair)})`)
+    }
+    copy[i] = [(pair as Array<string>)[0]!, (pair as Array<string>)[1]!]
+  }
+  return copy
+}
+
+/** Throws a `ProtocolError` for a header CPython refuses or one that could split the response. */
+export const checkHeaders = (headers: HeaderList): void => {
+  for (const [rawName, rawValue] of headers) {
+    const name = mustBeString(rawName, "Header name")
+    const value = mustBeString(rawValue, "Header value")
+    if (isHopByHop(name)) fail(`Hop-by-hop header, '${name}: ${value}', not allowed`)
+    if (!token.test(name)) fail(`Header name ${JSON.stringify(name)} is not an HTTP token`)
+    if (unsafeText.test(value)) {
+      fail(`Header value of ${name} contains a control or non-latin-1 character: ${JSON.stringify(value)}`)
+    }
+  }
+}
+
+/** 1xx, 204 and 304 responses have no body, so they get no Content-Length (CPython gh-62299). */
+export const isBodylessStatus = (status: string): boolean =>
+  status.charCodeAt(0) === 49 /* "1" */ || status.startsWith("204") || status.startsWith("304")
