@@ -5,6 +5,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { ClientDisconnected, OutputError } from "./HandlerError.js"
+import type { HeaderList } from "./Protocol.js"
 import { type ByteSink, writeToSink, flushSink } from "./internal/sink.js"
 import { concatBytes, decodeLatin1 } from "./internal/latin1.js"
 
@@ -25,6 +26,12 @@ export interface OutputShape {
   readonly write: (data: Uint8Array) => Effect.Effect<void, OutputError | ClientDisconnected>
   /** Push buffered bytes out (CPython's `_flush`). */
   readonly flush: () => Effect.Effect<void, OutputError | ClientDisconnected>
+  /**
+   * For sinks that frame the response themselves (`node:http`, an Effect `HttpServer`):
+   * when present, the status and headers go here, as given plus the Date and Server
+   * headers the gateway adds, instead of being encoded into bytes for `write`.
+   */
+  readonly sendHead?: (status: string, headers: HeaderList) => Effect.Effect<void, OutputError | ClientDisconnected>
 }
 
 

@@ -341,15 +341,23 @@ const writeBody = (d: Driver, data: Uint8Array): Step => {
   return andThen(output.write(data), () => output.flush())
 }
 
+/** The Date and Server headers an origin server adds unless the app set them. */
+const gatewayHeaders = (d: Driver): HeaderList => {
+  const { config, state } = d
+  const headers = state.headers!
+  const added: HeaderList = []
+  if (!headers.has("Date")) added.push(["Date", formatDateTime(d.clock.unsafeCurrentTimeMillis() / 1000)])
+  if (config.serverSoftware && !headers.has("Server")) added.push(["Server", config.serverSoftware])
+  return added
+}
+
 /** The status line (or CGI `Status:`) and the headers the gateway adds, as text. */
 const preambleText = (d: Driver): string => {
   const { config, state } = d
   if (!config.originServer) return `Status: ${state.status}\r\n`
   if (!d.steps.clientIsModern(d)) return ""
-  const headers = state.headers!
   let text = `HTTP/${config.httpVersion} ${state.status}\r\n`
-  if (!headers.has("Date")) text += `Date: ${formatDateTime(d.clock.unsafeCurrentTimeMillis() / 1000)}\r\n`
-  if (config.serverSoftware && !headers.has("Server")) text += `Server: ${config.serverSoftware}\r\n`
+  for (const [name, value] of gatewayHeaders(d)) text += `${name}: ${value}\r\n`
   return text
 }
 
@@ -375,6 +383,11 @@ const sendHeaders = (d: Driver): Step => {
   state.headersSent = true
   d.suppressBody = config.originServer && d.state.environ?.["REQUEST_METHOD"] === "HEAD"
   if (config.originServer && !steps.clientIsModern(d)) return Exit.void
+  const sendHead = d.services.output.sendHead
+  if (sendHead !== undefined) {
+    const headers = state.headers!
+    return sendHead(state.status!, config.originServer ? [...gatewayHeaders(d), ...headers.items()] : headers.items())
+  }
   // The status line and headers go out as one buffer unless sendPreamble was overridden.
   if (steps.sendPreamble === defaultSteps.sendPreamble) {
     return writeText(d, preambleText(d) + state.headers!.toString())
