@@ -54,3 +54,5 @@ export {
   readEnviron,
   SimpleHandler
 } from "./handlers.js"
+
+export { type HttpAppOptions, toHttpApp } from "./HttpApp.js"

@@ -1,0 +1,108 @@
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createServer } from "node:http"
+import { toHttpApp } from "../src/HttpApp.js"
+import type { Application, InputStream } from "../src/Protocol.js"
+import { StringErrorStream } from "../src/internal/stringErrors.js"
+import { underTest } from "./support/underTest.js"
+
+const echo: Application = async (environ, startResponse) => {
+  const body = await (environ["wsgi.input"] as InputStream).read()
+  startResponse("201 Created", [
+    ["Content-Type", "text/plain"],
+    ["X-Script-Name", String(environ["SCRIPT_NAME"])],
+    ["X-Path-Info", String(environ["PATH_INFO"])],
+    ["X-Query", String(environ["QUERY_STRING"])],
+    ["Set-Cookie", "a=1"],
+    ["Set-Cookie", "b=2"]
+  ])
+  return [Buffer.from(`${environ["REQUEST_METHOD"]} `), body]
+}
+
+/** Serve a router with a native route and the WSGI app mounted at /wsgi on port 0. */
+const serve = (app: Application) =>
+  Effect.gen(function*() {
+    const router = HttpRouter.empty.pipe(
+      HttpRouter.get("/native", HttpServerResponse.text("native route")),
+      HttpRouter.mountApp("/wsgi", toHttpApp(underTest(app), { errors: new StringErrorStream() }))
+    )
+    yield* HttpServer.serveEffect(router)
+    const address = yield* HttpServer.addressWith((address) => Effect.succeed(address))
+    if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+    return `http://127.0.0.1:${address.port}`
+  })
+
+/** The test runs inside the server's scope, so the server lives as long as the test. */
+const withServer = <A, E, R>(test: Effect.Effect<A, E, R>) =>
+  test.pipe(Effect.provide(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })))
+
+describe("toHttpApp", () => {
+  it.scoped("serves a WSGI app beside a native Effect route from one server", () =>
+    withServer(Effect.gen(function*() {
+      const base = yield* serve(echo)
+      const native = yield* Effect.promise(() => fetch(`${base}/native`))
+      expect(native.status).toBe(200)
+      expect(yield* Effect.promise(() => native.text())).toBe("native route")
+
+      const response = yield* Effect.promise(() =>
+        fetch(`${base}/wsgi/caf%E9/x?q=1`, { method: "POST", body: "posted body" })
+      )
+      expect(response.status).toBe(201)
+      expect(response.headers.get("x-script-name")).toBe("/wsgi")
+      expect(response.headers.get("x-path-info")).toBe("/caf\u00e9/x")
+      expect(response.headers.get("x-query")).toBe("q=1")
+      expect(response.headers.getSetCookie()).toEqual(["a=1", "b=2"])
+      expect(yield* Effect.promise(() => response.text())).toBe("POST posted body")
+    })))
+
+  it.scoped("streams a large body in order", () =>
+    withServer(Effect.gen(function*() {
+      const chunks = 64
+      const app: Application = (_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "application/octet-stream"]])
+        return (function*() {
+          for (let i = 0; i < chunks; i++) yield Buffer.alloc(16 * 1024, i)
+        })()
+      }
+      const base = yield* serve(app)
+      const response = yield* Effect.promise(() => fetch(`${base}/wsgi/`))
+      const bytes = new Uint8Array(yield* Effect.promise(() => response.arrayBuffer()))
+      expect(bytes.length).toBe(chunks * 16 * 1024)
+      for (let i = 0; i < chunks; i++) expect(bytes[i * 16 * 1024]).toBe(i)
+    })))
+
+  it.scoped("answers the error page when the app fails before its headers", () =>
+    withServer(Effect.gen(function*() {
+      const base = yield* serve(() => {
+        throw new Error("boom")
+      })
+      const response = yield* Effect.promise(() => fetch(`${base}/wsgi/`))
+      expect(response.status).toBe(500)
+      expect(yield* Effect.promise(() => response.text())).toBe(
+        "A server error occurred.  Please contact the administrator."
+      )
+    })))
+
+  it.scoped("cuts the connection when the app fails after its headers", () =>
+    withServer(Effect.gen(function*() {
+      let closed = 0
+      const base = yield* serve((_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "text/plain"]])
+        const body = (function*() {
+          yield Buffer.from("partial")
+          throw new Error("late failure")
+        })()
+        return Object.assign(body, { close: () => void closed++ })
+      })
+      const outcome = yield* Effect.promise(() =>
+        fetch(`${base}/wsgi/`).then((response) => response.text()).then(
+          (text) => `complete: ${text}`,
+          (error: Error) => `failed: ${error.name}`
+        )
+      )
+      expect(outcome).toBe("failed: TypeError")
+      expect(closed).toBe(1)
+    })))
+})
