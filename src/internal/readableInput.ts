@@ -38,6 +38,9 @@ const pullFrom = (readable: Readable, limit: number) => {
           bytes = bytes.subarray(0, remaining)
         }
         remaining -= bytes.length
+        // The body is complete: stop reading the source, so an open pipe (a CGI server
+        // that keeps stdin open) or a socket does not keep reading past it.
+        if (remaining === 0) readable.pause()
         return bytes
       }
       if (readable.readableEnded) return null
