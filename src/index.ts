@@ -56,3 +56,8 @@ export {
 } from "./handlers.js"
 
 export { type HttpAppOptions, toHttpApp } from "./HttpApp.js"
+
+export { demoApp, makeServer, type ServerOptions, type WSGIServer } from "./Server.js"
+export { type NodeListener, type NodeListenerOptions, RequestBodyTooLarge, toNodeListener } from "./NodeListener.js"
+
+export { ValidationError, validator, validatorChannel, WSGIWarning } from "./Validate.js"
