@@ -18,7 +18,7 @@ import {
   ApplicationError,
   ClientDisconnected,
   type HandlerError,
-  type OutputError,
+  OutputError,
   ResponseAborted,
   isClientGone
 } from "./HandlerError.js"
@@ -128,7 +128,7 @@ const settleRun = (exit: Exit.Exit<void, HandlerError>): Promise<void> => {
   const error = failure.value
   if (error instanceof ResponseAborted) return Promise.resolve()
   // Python re-raises what handle_error raised; give back the raw error, not our wrapper.
-  return Promise.reject(error instanceof ApplicationError ? error.cause : error)
+  return Promise.reject(error instanceof ApplicationError || error instanceof OutputError ? error.cause : error)
 }
 
 const overridable = [
@@ -333,11 +333,21 @@ export class BaseHandler implements HandlerState, HandlerConfig {
           return self.getStdin()
         }
       },
-      errorLog: ErrorLog.fromStream({
-        write: (text) => self.getStderr().write(text),
-        writelines: (lines) => self.getStderr().writelines(lines),
-        flush: () => self.getStderr().flush()
-      }),
+      // wsgi.errors is getStderr() itself, as in CPython; asked for when needed.
+      errorLog: {
+        get stream() {
+          return self.getStderr()
+        },
+        logException: (error, tracebackLimit) => {
+          let stderr: ErrorStream
+          try {
+            stderr = self.getStderr()
+          } catch (cause) {
+            return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
+          }
+          return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
+        }
+      },
       environSource: { addCgiVars: () => self.addCgiVars() },
       fileTransmitter: { transmit: () => Effect.succeed(false) }
     }
@@ -400,12 +410,20 @@ const contentLength = (environ: Readonly<Environ>): number => {
   return Number.isSafeInteger(length) ? length : Infinity
 }
 
+/** Where a SimpleHandler made without a stdout writes: nowhere, as an output error. */
+const noStdout: ByteSink = {
+  write() {
+    throw new Error("this handler has no stdout")
+  }
+}
+
 /**
  * CPython's `SimpleHandler`: a handler over given streams and environ, for synchronous
  * HTTP/1.0 origin servers. stdin is an `InputStream` or a Node `Readable` (read no further
  * than CONTENT_LENGTH); stdout a Node `Writable` (waits for "drain") or any
  * `{ write(chunk); flush?() }` (partial writes are finished); stderr an `ErrorStream` or a
- * Node `Writable`.
+ * Node `Writable`. Any of the three may be null when it is not used, as Python's None (a
+ * write to a null stdout is an output error).
  *
  * @since 0.1.0
  * @category handlers
@@ -414,23 +432,23 @@ export class SimpleHandler extends BaseHandler {
   /** `wsgi.input`. */
   readonly stdin: InputStream | null
   /** Where the response goes. */
-  readonly stdout: ByteSink
+  readonly stdout: ByteSink | null
   /** `wsgi.errors`. */
-  readonly stderr: ErrorStream
+  readonly stderr: ErrorStream | null
   /** The CGI variables `addCgiVars` adds. */
   readonly baseEnv: Readonly<Environ>
 
   constructor(
     stdin: StdinSource | null,
-    stdout: ByteSink,
-    stderr: StderrSink,
+    stdout: ByteSink | null,
+    stderr: StderrSink | null,
     environ: Readonly<Environ>,
     options: { readonly multithread?: boolean; readonly multiprocess?: boolean } = {}
   ) {
     super()
     this.stdin = stdin === null ? null : isInputStream(stdin) ? stdin : new ReadableInputStream(stdin, contentLength(environ))
     this.stdout = stdout
-    this.stderr = isErrorStream(stderr) ? stderr : new WritableErrorStream(stderr)
+    this.stderr = stderr === null || isErrorStream(stderr) ? stderr : new WritableErrorStream(stderr)
     this.baseEnv = environ
     this.wsgiMultithread = options.multithread ?? true
     this.wsgiMultiprocess = options.multiprocess ?? false
@@ -440,22 +458,22 @@ export class SimpleHandler extends BaseHandler {
     return this.stdin as InputStream
   }
   override getStderr(): ErrorStream {
-    return this.stderr
+    return this.stderr as ErrorStream
   }
   override addCgiVars(): void {
     Object.assign(this.environ!, this.baseEnv)
   }
   override _write(data: Uint8Array): void | Promise<void> {
-    return runStep(writeToSink(this.stdout, data))
+    return runStep(writeToSink(this.stdout ?? noStdout, data))
   }
   override _flush(): void | Promise<void> {
-    return runStep(flushSink(this.stdout))
+    return runStep(flushSink(this.stdout ?? noStdout))
   }
 
   protected override outputService(): OutputShape {
     // Unless _write/_flush are overridden, write to stdout without the method round trip.
     return this._write === SimpleHandler.prototype._write && this._flush === SimpleHandler.prototype._flush
-      ? Output.fromSink(this.stdout)
+      ? Output.fromSink(this.stdout ?? noStdout)
       : super.outputService()
   }
 }
@@ -484,6 +502,13 @@ export class CGIHandler extends BaseCGIHandler {
 
   constructor(environ: Readonly<Environ> = readEnviron()) {
     super(process.stdin, process.stdout, process.stderr, environ, { multithread: false, multiprocess: true })
+  }
+
+  /** Handle the request, then stop reading stdin so the script can exit even if it is open. */
+  override run(app: Application): Promise<void> {
+    return super.run(app).finally(() => {
+      process.stdin.pause()
+    })
   }
 }
 

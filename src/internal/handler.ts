@@ -198,9 +198,14 @@ export const runDriver = (d: Driver, app: Application): Effect.Effect<void, Hand
     d.finished = true
     return handled
   }
-  return Effect.ensuring(handled, Effect.sync(() => {
-    d.finished = true
-  }))
+  // Interrupted (a server timeout, a client abort in an Effect HttpServer): the result is
+  // still ours to close.
+  return Effect.ensuring(
+    Effect.onInterrupt(handled, () => Effect.ignore(closeResult(d))),
+    Effect.sync(() => {
+      d.finished = true
+    })
+  )
 }
 
 /** Call the application and wait for its result and for the writes it made meanwhile. */
@@ -278,7 +283,8 @@ const quietClose = (d: Driver): Effect.Effect<void, HandlerError> =>
 /** Call the result's `close()` unless it was called already. */
 export const closeResult = (d: Driver): Step => {
   const result = d.state.result
-  if (result === null || result === d.closedResult || typeof result.close !== "function") return Exit.void
+  // `== null`: an app that forgot to return gives undefined.
+  if (result == null || result === d.closedResult || typeof result.close !== "function") return Exit.void
   d.closedResult = result
   return andThen(attempt(() => result.close!()), (value) => settle(value))
 }
@@ -361,8 +367,12 @@ const preambleText = (d: Driver): string => {
   return text
 }
 
-const writeText = (d: Driver, text: string): Step =>
-  andThen(attempt(() => Buffer.from(latin1OrThrow(text), "latin1")), (bytes) => d.services.output.write(bytes))
+/** Encode and send header text; `text` is called inside the step, so what it throws is a failure. */
+const writeText = (d: Driver, text: () => string): Step =>
+  andThen(
+    attempt(() => Buffer.from(latin1OrThrow(text()), "latin1")),
+    (bytes) => (bytes.length === 0 ? Exit.void : d.services.output.write(bytes))
+  )
 
 const latin1OrThrow = (text: string): string => {
   // eslint-disable-next-line no-control-regex
@@ -372,27 +382,32 @@ const latin1OrThrow = (text: string): string => {
   return text
 }
 
-const sendPreamble = (d: Driver): Step => {
-  const text = preambleText(d)
-  return text === "" ? Exit.void : writeText(d, text)
-}
+const sendPreamble = (d: Driver): Step => writeText(d, () => preambleText(d))
 
 const sendHeaders = (d: Driver): Step => {
   const { config, state, steps } = d
-  steps.cleanupHeaders(d)
-  state.headersSent = true
-  d.suppressBody = config.originServer && d.state.environ?.["REQUEST_METHOD"] === "HEAD"
-  if (config.originServer && !steps.clientIsModern(d)) return Exit.void
-  const sendHead = d.services.output.sendHead
-  if (sendHead !== undefined) {
-    const headers = state.headers!
-    return sendHead(state.status!, config.originServer ? [...gatewayHeaders(d), ...headers.items()] : headers.items())
-  }
-  // The status line and headers go out as one buffer unless sendPreamble was overridden.
-  if (steps.sendPreamble === defaultSteps.sendPreamble) {
-    return writeText(d, preambleText(d) + state.headers!.toString())
-  }
-  return andThen(steps.sendPreamble(d), () => writeText(d, state.headers!.toString()))
+  // Overridden steps (cleanupHeaders, clientIsModern) may throw: a failure like any other.
+  const prepared = attempt(() => {
+    steps.cleanupHeaders(d)
+    state.headersSent = true
+    d.suppressBody = config.originServer && state.environ?.["REQUEST_METHOD"] === "HEAD"
+    return !config.originServer || steps.clientIsModern(d)
+  })
+  return andThen(prepared, (modern) => {
+    if (!modern) return Exit.void
+    const sendHead = d.services.output.sendHead
+    if (sendHead !== undefined) {
+      return andThen(
+        attempt(() => config.originServer ? [...gatewayHeaders(d), ...state.headers!.items()] : state.headers!.items()),
+        (headers) => sendHead(state.status!, headers)
+      )
+    }
+    // The status line and headers go out as one buffer unless sendPreamble was overridden.
+    if (steps.sendPreamble === defaultSteps.sendPreamble) {
+      return writeText(d, () => preambleText(d) + state.headers!.toString())
+    }
+    return andThen(steps.sendPreamble(d), () => writeText(d, () => state.headers!.toString()))
+  })
 }
 
 const cleanupHeaders = (d: Driver): void => {
@@ -409,9 +424,10 @@ const setContentLength = (d: Driver): void => {
 
 const finishResponse = (d: Driver): Step => {
   const steps = d.steps
-  const body = steps.resultIsFile(d)
-    ? andThen(steps.sendfile(d), (sent) => (sent ? Exit.void : sendBody(d)))
-    : sendBody(d)
+  const body = andThen(
+    attempt(() => steps.resultIsFile(d)),
+    (isFile) => isFile ? andThen(steps.sendfile(d), (sent) => (sent ? Exit.void : sendBody(d))) : sendBody(d)
+  )
   return matchStep(
     body,
     (failure) => matchStep(closeResult(d), () => Exit.fail(failure), () => Exit.fail(failure)),
@@ -426,7 +442,12 @@ const iterateBody = (d: Driver): Step => {
   const result = d.state.result!
   // An async iterator wins when both exist (a FileWrapper over an async file has both).
   if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== "function") {
-    const iterator = (result as Iterable<Uint8Array>)[Symbol.iterator]()
+    let iterator: Iterator<Uint8Array>
+    try {
+      iterator = (result as Iterable<Uint8Array>)[Symbol.iterator]()
+    } catch (cause) {
+      return Exit.fail(toFailure(cause))
+    }
     const loop = (): Step => {
       for (;;) {
         let next: IteratorResult<Uint8Array>
@@ -441,16 +462,36 @@ const iterateBody = (d: Driver): Step => {
         return matchStep(written, (failure) => abandon(iterator, failure), loop)
       }
     }
-    return loop()
+    return stopOnInterrupt(loop(), iterator)
   }
-  const iterator = (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  let iterator: AsyncIterator<Uint8Array>
+  try {
+    iterator = (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  } catch (cause) {
+    return Exit.fail(toFailure(cause))
+  }
   const loop = (): Step =>
     andThen(
       andThen(attempt(() => iterator.next()), (next) => settle(next)),
       (next) => next.done ? Exit.void : matchStep(d.steps.write(d, next.value), (failure) => abandon(iterator, failure), loop)
     )
-  return loop()
+  return stopOnInterrupt(loop(), iterator)
 }
+
+/**
+ * If the fiber is interrupted while the body is still going out, stop the iterator (a
+ * generator's `finally` runs). Not awaited: an async iterator may be stuck in `next()`.
+ */
+const stopOnInterrupt = (step: Step, iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>): Step =>
+  Exit.isExit(step) ? step : Effect.onInterrupt(step, () =>
+    Effect.sync(() => {
+      try {
+        const returned = iterator.return?.()
+        if (isPromiseLike(returned)) Promise.resolve(returned).catch(() => undefined)
+      } catch {
+        // The iterator's own cleanup failed; the response is abandoned anyway.
+      }
+    }))
 
 /** Stop an iterator early (runs a generator's `finally`), then fail with `failure`. */
 const abandon = (iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>, failure: Failure): Step => {
@@ -465,8 +506,17 @@ const abandon = (iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>, fai
 const finishContent = (d: Driver): Step => {
   const state = d.state
   if (state.headersSent) return Exit.void
-  if (!isBodylessStatus(state.status!)) state.headers!.setDefault("Content-Length", "0")
-  return andThen(d.steps.sendHeaders(d), () => d.services.output.flush())
+  // CPython fails here too (on `None.setdefault`): an app that never started a response.
+  if (state.status === null || state.headers === null) {
+    return Exit.fail(new ProtocolError({ message: "The application returned without calling startResponse()" }))
+  }
+  const headers = state.headers
+  return andThen(
+    attempt(() => {
+      if (!isBodylessStatus(state.status!)) headers.setDefault("Content-Length", "0")
+    }),
+    () => andThen(d.steps.sendHeaders(d), () => d.services.output.flush())
+  )
 }
 
 const resultIsFile = (d: Driver): boolean => {
@@ -587,17 +637,28 @@ export const makeDriver = (options: {
 
 /** The `write()` callable: in call order, awaited or not, failures kept for the handler. */
 const writeFromApp = (d: Driver, data: Uint8Array): Promise<void> => {
-  if (d.finished) {
-    return rejected(new ProtocolError({ message: "write() called after the response was finished" }))
-  }
-  if (d.writeFailure !== undefined) return rejected(unwrap(d.writeFailure))
-  if (d.pendingWrites === undefined) {
-    const step = d.steps.write(d, data)
-    if (Exit.isExit(step)) return fromExit(d, step as Exit.Exit<void, Failure>)
-    return track(d, Effect.runPromiseExit(step).then((exit) => fromExit(d, exit)))
-  }
-  return track(d, d.pendingWrites.then(() => writeFromApp(d, data)))
+  const pending = d.pendingWrites
+  // Queued behind the writes still going out. The queued write must not go through
+  // writeFromApp again: `pendingWrites` would then be its own tracking promise, and it
+  // would wait for itself.
+  if (pending !== undefined) return track(d, pending.then(() => writeNow(d, data)))
+  const step = startWrite(d, data)
+  return Exit.isExit(step) ? fromExit(d, step as Exit.Exit<void, Failure>) : track(d, runWrite(d, step))
 }
+
+const writeNow = (d: Driver, data: Uint8Array): Promise<void> => {
+  const step = startWrite(d, data)
+  return Exit.isExit(step) ? fromExit(d, step as Exit.Exit<void, Failure>) : runWrite(d, step)
+}
+
+const startWrite = (d: Driver, data: Uint8Array): Step => {
+  if (d.finished) return Exit.fail(new ProtocolError({ message: "write() called after the response was finished" }))
+  if (d.writeFailure !== undefined) return Exit.fail(d.writeFailure)
+  return d.steps.write(d, data)
+}
+
+const runWrite = (d: Driver, step: Step): Promise<void> =>
+  Effect.runPromiseExit(step).then((exit) => fromExit(d, exit))
 
 const track = (d: Driver, promise: Promise<void>): Promise<void> => {
   const settled: Promise<void> = promise.then(

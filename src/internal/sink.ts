@@ -98,11 +98,17 @@ const writePlain = (sink: PlainSink, data: Uint8Array): Effect.Effect<void, Outp
       return Effect.tryPromise({ try: () => Promise.resolve(taken), catch: toOutputFailure }).pipe(Effect.asVoid)
     }
     if (typeof taken !== "number" || taken >= rest.length) return Effect.void
+    // CPython would retry forever here; a sink that takes nothing is broken, not slow.
+    if (!(taken > 0)) {
+      return Effect.fail(
+        new OutputError({ message: `stdout.write() took no bytes (it returned ${taken})`, cause: taken })
+      )
+    }
     if (!partialWriteWarned) {
       partialWriteWarned = true
       process.emitWarning("stdout.write() should not do partial writes", "DeprecationWarning")
     }
-    rest = rest.subarray(Math.max(0, taken))
+    rest = rest.subarray(taken)
   }
 }
 
