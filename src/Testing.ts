@@ -40,7 +40,7 @@ export interface TestRequest {
  * @category constructors
  */
 export const request = (options: { readonly environ?: Environ; readonly body?: Uint8Array | string } = {}): TestRequest => {
-  const environ: Environ = { ...options.environ }
+  const environ: Environ = { QUERY_STRING: "", ...options.environ }
   setupTestingDefaults(environ)
   // The handler adds its own wsgi.* keys; keep only the CGI ones here.
   for (const key of Object.keys(environ)) if (key.startsWith("wsgi.")) delete environ[key]

@@ -206,9 +206,12 @@ export class BaseHandler implements HandlerState, HandlerConfig {
 
   #driver: Driver | undefined
 
+  /** The bound `startResponse` the constructor installed, to tell it from a real override. */
+  readonly #boundStartResponse: BaseHandler["startResponse"]
+
   constructor() {
     // startResponse must work detached, as the app receives it.
-    this.startResponse = this.startResponse.bind(this)
+    this.startResponse = this.#boundStartResponse = this.startResponse.bind(this)
   }
 
   /** Handle one request with `app`; resolves once the response is sent or handled. */
@@ -361,6 +364,10 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     let adapters: Steps | undefined
     for (const name of overridable) {
       if (this[name] === BaseHandler.prototype[name]) continue
+      if (
+        name === "startResponse" && this.startResponse === this.#boundStartResponse &&
+        Object.getPrototypeOf(this).startResponse === BaseHandler.prototype.startResponse
+      ) continue
       adapters ??= this.#adapters()
       steps ??= { ...defaultSteps }
       ;(steps as unknown as Record<string, unknown>)[name] = adapters[name]
