@@ -1,20 +1,29 @@
 /**
- * `npm start`: run the demo app once through `SimpleHandler` and print the response.
- * (Replaced by the demo server once `makeServer` lands.)
+ * `npm start`: serve `demoApp` on 127.0.0.1:8000 (HOST and PORT override), print the URL,
+ * and stop gracefully on SIGINT or SIGTERM (exit code 0), as CPython's
+ * `python -m wsgiref.simple_server`.
  *
  * @since 0.1.0
  */
-import { SimpleHandler } from "./handlers.js"
-import type { Application } from "./Protocol.js"
+import { demoApp, makeServer } from "./Server.js"
 
-const hello: Application = (_environ, startResponse) => {
-  startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]])
-  return [Buffer.from("Hello world!\n")]
+const host = process.env["HOST"] ?? "127.0.0.1"
+const port = Number(process.env["PORT"] ?? 8000)
+
+const server = await makeServer(host, port, demoApp, { accessLog: true })
+process.stdout.write(`Serving HTTP on ${server.url} ...\n`)
+
+let stopping = false
+const stop = (): void => {
+  if (stopping) return
+  stopping = true
+  server.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`close failed: ${String(error)}\n`)
+      process.exit(1)
+    }
+  )
 }
-
-const handler = new SimpleHandler(null, process.stdout, process.stderr, {
-  SERVER_PROTOCOL: "HTTP/1.1",
-  REQUEST_METHOD: "GET",
-  PATH_INFO: "/"
-})
-await handler.run(hello)
+process.on("SIGINT", stop)
+process.on("SIGTERM", stop)

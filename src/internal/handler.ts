@@ -384,6 +384,15 @@ const latin1OrThrow = (text: string): string => {
 
 const sendPreamble = (d: Driver): Step => writeText(d, () => preambleText(d))
 
+/** The headers for a sink that frames the response itself: the gateway's, then the app's. */
+const headList = (d: Driver): HeaderList => {
+  const items = d.state.headers!.items()
+  if (!d.config.originServer) return items
+  const list = gatewayHeaders(d)
+  for (let i = 0; i < items.length; i++) list.push(items[i]!)
+  return list
+}
+
 const sendHeaders = (d: Driver): Step => {
   const { config, state, steps } = d
   // Overridden steps (cleanupHeaders, clientIsModern) may throw: a failure like any other.
@@ -395,12 +404,9 @@ const sendHeaders = (d: Driver): Step => {
   })
   return andThen(prepared, (modern) => {
     if (!modern) return Exit.void
-    const sendHead = d.services.output.sendHead
-    if (sendHead !== undefined) {
-      return andThen(
-        attempt(() => config.originServer ? [...gatewayHeaders(d), ...state.headers!.items()] : state.headers!.items()),
-        (headers) => sendHead(state.status!, headers)
-      )
+    const output = d.services.output
+    if (output.sendHead !== undefined) {
+      return andThen(attempt(() => headList(d)), (headers) => output.sendHead!(state.status!, headers))
     }
     // The status line and headers go out as one buffer unless sendPreamble was overridden.
     if (steps.sendPreamble === defaultSteps.sendPreamble) {

@@ -60,44 +60,110 @@ export const splitTarget = (target: string): { readonly path: string; readonly q
   return question === -1 ? { path: rest, query: "" } : { path: rest.slice(0, question), query: rest.slice(question + 1) }
 }
 
-/** CGI variables for a request, CPython's `get_environ` order and rules. */
-export const requestEnviron = (request: RequestLine, server: ServerIdentity): Environ => {
-  const { path, query } = splitTarget(request.target)
-  const environ: Record<string, string> = {
-    SERVER_NAME: server.serverName,
-    GATEWAY_INTERFACE: "CGI/1.1",
-    SERVER_PORT: server.serverPort,
-    REMOTE_HOST: "",
-    CONTENT_LENGTH: "",
-    SCRIPT_NAME: "",
-    SERVER_PROTOCOL: request.protocol,
-    SERVER_SOFTWARE: server.serverSoftware,
-    REQUEST_METHOD: request.method,
-    PATH_INFO: unquoteLatin1(path),
-    QUERY_STRING: query,
-    REMOTE_ADDR: request.remoteAddress,
-    CONTENT_TYPE: "text/plain"
+// The CGI variables get_environ sets before it looks at the headers: a header whose key
+// is one of them is skipped (CPython's `if k in env: continue`).
+const baseKeys = new Set([
+  "SERVER_NAME",
+  "GATEWAY_INTERFACE",
+  "SERVER_PORT",
+  "REMOTE_HOST",
+  "CONTENT_LENGTH",
+  "SCRIPT_NAME",
+  "SERVER_PROTOCOL",
+  "SERVER_SOFTWARE",
+  "REQUEST_METHOD",
+  "PATH_INFO",
+  "QUERY_STRING",
+  "REMOTE_ADDR",
+  "CONTENT_TYPE"
+])
+
+/** A header name's CGI key (`User-Agent` → `USER_AGENT`) and its `HTTP_` variable. */
+interface HeaderKey {
+  readonly key: string
+  readonly httpKey: string
+  /** 1 for `Content-Type`, 2 for `Content-Length` (spelled with a dash), else 0. */
+  readonly special: 0 | 1 | 2
+}
+
+// Clients send the same few header names over and over: their keys are computed once.
+// Bounded, so a client inventing names cannot grow it without end.
+const headerKeys = new Map<string, HeaderKey>()
+const MAX_CACHED_KEYS = 1024
+
+const headerKey = (name: string): HeaderKey => {
+  let found = headerKeys.get(name)
+  if (found === undefined) {
+    const lower = name.toLowerCase()
+    const key = name.replace(/-/g, "_").toUpperCase()
+    found = {
+      key,
+      httpKey: `HTTP_${key}`,
+      special: lower === "content-type" ? 1 : lower === "content-length" ? 2 : 0
+    }
+    if (headerKeys.size < MAX_CACHED_KEYS) headerKeys.set(name, found)
   }
+  return found
+}
+
+/**
+ * CGI variables for a request, CPython's `get_environ` order and rules. They are added to
+ * `environ` when given (it must not hold CGI or `HTTP_*` variables yet: they would change
+ * which headers are skipped), else to a new record.
+ */
+export const requestEnviron = (request: RequestLine, server: ServerIdentity, environ: Environ = {}): Environ => {
+  const target = request.target
+  let path: string
+  let query: string
+  const question = target.indexOf("?")
+  if (target.charCodeAt(0) === 47 /* "/" */) {
+    path = question === -1 ? target : target.slice(0, question)
+    query = question === -1 ? "" : target.slice(question + 1)
+  } else {
+    const split = splitTarget(target)
+    path = split.path
+    query = split.query
+  }
+  environ["SERVER_NAME"] = server.serverName
+  environ["GATEWAY_INTERFACE"] = "CGI/1.1"
+  environ["SERVER_PORT"] = server.serverPort
+  environ["REMOTE_HOST"] = ""
+  environ["CONTENT_LENGTH"] = ""
+  environ["SCRIPT_NAME"] = ""
+  environ["SERVER_PROTOCOL"] = request.protocol
+  environ["SERVER_SOFTWARE"] = server.serverSoftware
+  environ["REQUEST_METHOD"] = request.method
+  environ["PATH_INFO"] = unquoteLatin1(path)
+  environ["QUERY_STRING"] = query
+  environ["REMOTE_ADDR"] = request.remoteAddress
+  environ["CONTENT_TYPE"] = "text/plain"
   // The first Content-Type and Content-Length win, as Python's `headers[name]`.
   let sawType = false
   let sawLength = false
-  for (const [name, value] of request.headers) {
-    const lower = name.toLowerCase()
-    if (lower === "content-type" && !sawType) {
-      sawType = true
-      environ["CONTENT_TYPE"] = value
-    } else if (lower === "content-length" && !sawLength) {
-      sawLength = true
-      if (value !== "") environ["CONTENT_LENGTH"] = value
+  const headers = request.headers
+  for (let i = 0; i < headers.length; i++) {
+    const [name, rawValue] = headers[i]!
+    const { httpKey, key, special } = headerKey(name)
+    if (special === 1) {
+      if (!sawType) {
+        sawType = true
+        environ["CONTENT_TYPE"] = rawValue
+      }
+      continue
     }
-  }
-  for (const [name, rawValue] of request.headers) {
-    const key = name.replace(/-/g, "_").toUpperCase()
-    // Python skips headers whose key is already a CGI variable (CONTENT_TYPE, CONTENT_LENGTH, …).
-    if (key in environ) continue
+    if (special === 2) {
+      if (!sawLength) {
+        sawLength = true
+        if (rawValue !== "") environ["CONTENT_LENGTH"] = rawValue
+      }
+      continue
+    }
+    // Python skips headers whose key is already a variable (CONTENT_TYPE, CONTENT_LENGTH,
+    // or an HTTP_* one: a header named `Http-Host` after `Host`, …).
+    if (baseKeys.has(key) || (key.startsWith("HTTP_") && key in environ)) continue
     const value = rawValue.trim()
-    const httpKey = `HTTP_${key}`
-    environ[httpKey] = httpKey in environ ? `${environ[httpKey]},${value}` : value
+    const previous = environ[httpKey]
+    environ[httpKey] = previous === undefined ? value : `${previous as string},${value}`
   }
   return environ
 }

@@ -1,0 +1,280 @@
+/**
+ * `makeServer(host, port, app)`: CPython's `wsgiref.simple_server.make_server` on
+ * `node:http`, with the limits a server on a network needs, and `demoApp`.
+ *
+ * @since 0.1.0
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { hostname } from "node:os"
+import type { Duplex } from "node:stream"
+import { isClientGone } from "./HandlerError.js"
+import type { NodeListenerOptions } from "./NodeListener.js"
+import type { Application } from "./Protocol.js"
+import { formatLogLine } from "./internal/accessLog.js"
+import { Gateway } from "./internal/gateway.js"
+import { afterPending, connectionOf } from "./internal/requestGuard.js"
+import { pyRepr } from "./internal/pyRepr.js"
+
+/**
+ * Options of `makeServer`: those of `toNodeListener`, plus the limits of the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerOptions extends NodeListenerOptions {
+  /** Largest request line plus headers, in bytes (default 16 KiB); larger gets `431`. */
+  readonly maxHeaderSize?: number
+  /**
+   * Milliseconds a client has to send the request line and headers (default 30 000); a
+   * client that takes longer (slowloris) gets `408` and the connection is closed.
+   */
+  readonly headersTimeout?: number
+  /**
+   * Milliseconds a client has to send the whole request, body included (default 120 000;
+   * 0 turns it off); then `408`, or the connection is cut if the response had started.
+   */
+  readonly requestTimeout?: number
+  /**
+   * Milliseconds a request may take from its arrival to the end of its response (default
+   * 0: no limit). Past it, a client that got nothing yet gets `503 Service Unavailable`,
+   * one whose response had started has its connection cut (so it cannot take the part for
+   * the whole); either way the app is interrupted, its body's `close()` is called, and one
+   * line is logged. (A synchronous app that never returns blocks the process: no timer
+   * can help there.)
+   */
+  readonly responseTimeout?: number
+  /** Milliseconds an idle keep-alive connection stays open (default 5 000). */
+  readonly keepAliveTimeout?: number
+  /**
+   * Requests served on one connection before it is closed (default 1 000; 0 = no limit).
+   * The last response says `Connection: close`.
+   */
+  readonly maxRequestsPerSocket?: number
+  /**
+   * Milliseconds `close()` waits for requests in flight before it cuts the connections
+   * that remain (default 10 000).
+   */
+  readonly closeTimeout?: number
+  /** Listen on this unix socket path instead of `host` and `port`. */
+  readonly path?: string
+}
+
+/**
+ * A listening server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WSGIServer {
+  /** The host it was asked to listen on (the bound address when that was empty). */
+  readonly host: string
+  /** The port it listens on (the free port picked when asked for 0; 0 on a unix socket). */
+  readonly port: number
+  /** Its URL: `http://127.0.0.1:8000/` (`http+unix://<escaped path>/` on a unix socket). */
+  readonly url: string
+  /** The `node:http` server underneath. */
+  readonly server: Server
+  /**
+   * Stop gracefully: stop accepting connections, close idle keep-alive connections, let
+   * requests in flight finish (their responses say `Connection: close`), and resolve once
+   * every connection is closed. After `closeTimeout` the remaining connections are cut.
+   * Calling it again returns the same promise.
+   */
+  close(): Promise<void>
+}
+
+/** Defaults of the server limits. */
+const DEFAULT_MAX_HEADER_SIZE = 16 * 1024
+const DEFAULT_HEADERS_TIMEOUT = 30_000
+const DEFAULT_REQUEST_TIMEOUT = 120_000
+const DEFAULT_KEEP_ALIVE_TIMEOUT = 5_000
+const DEFAULT_MAX_REQUESTS_PER_SOCKET = 1_000
+const DEFAULT_CLOSE_TIMEOUT = 10_000
+
+/** How long a refused connection may linger, so the client reads our answer before the close. */
+const REFUSAL_LINGER = 2_000
+
+/**
+ * The status node:http's parser errors deserve (as node's own `clientError` default), and
+ * 414 for a request line longer than the header limit: node reports it as a header
+ * overflow, but the packet it failed on shows no line end before the limit.
+ */
+const refusalOf = (error: Error & { code?: string; rawPacket?: unknown }, maxHeaderSize: number): readonly [number, string] => {
+  switch (error.code) {
+    case "HPE_HEADER_OVERFLOW": {
+      const packet = error.rawPacket
+      if (Buffer.isBuffer(packet) && /^[A-Za-z]+ /.test(packet.subarray(0, 32).toString("latin1"))) {
+        const lineEnd = packet.indexOf(10)
+        if (lineEnd === -1 || lineEnd > maxHeaderSize) return [414, "URI Too Long"]
+      }
+      return [431, "Request Header Fields Too Large"]
+    }
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return [408, "Request Timeout"]
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return [413, "Content Too Large"]
+    default:
+      return [400, "Bad Request"]
+  }
+}
+
+type HttpSocket = Duplex & { readonly remoteAddress?: string }
+
+/** Answer a refused connection with a bare response, log one line, and close it. */
+const answer = (gateway: Gateway, socket: HttpSocket, status: number, reason: string, why: string): void => {
+  gateway.logLine(formatLogLine(socket.remoteAddress ?? "-", `code ${status}, message ${reason} (${why})`))
+  if (socket.destroyed || !socket.writable) return
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+  // Lingers a little, so the client reads our answer before the close.
+  setTimeout(() => socket.destroy(), REFUSAL_LINGER).unref()
+}
+
+/**
+ * A request node:http could not parse or that took too long: answer it, log one line,
+ * close. The requests before it on the connection are answered first, in order; nothing
+ * after it reaches an app. node:http reports the same broken parser again for any later
+ * bytes: only the first report counts.
+ */
+const refuse = (gateway: Gateway, error: Error & { code?: string }, socket: HttpSocket, maxHeaderSize: number): void => {
+  const connection = connectionOf(socket)
+  if (connection.refused) return
+  connection.refused = true
+  // A client that went away, or hung up in the middle of a request: nobody to answer.
+  if (isClientGone(error) || error.code === "HPE_INVALID_EOF_STATE" || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, reason] = refusalOf(error, maxHeaderSize)
+  const why = error.code ?? error.message
+  if (connection.pending > 0) {
+    const current = connection.current
+    // A timeout while an app is still busy, or a malformed body an app is already reading:
+    // nothing more can be framed on this connection, so cut it.
+    if (status === 408 || (current !== null && !current.complete && connection.deferred !== current)) {
+      if (status !== 408) gateway.logLine(formatLogLine(socket.remoteAddress ?? "-", `code ${status}, message ${reason} (${why})`))
+      socket.destroy()
+      return
+    }
+  }
+  afterPending(connection, () => answer(gateway, socket, status, reason, why))
+}
+
+const listen = (server: Server, host: string, port: number, path: string | undefined): Promise<void> =>
+  new Promise<void>((resolve, reject) => {
+    const failed = (error: Error): void => reject(error)
+    server.once("error", failed)
+    const listening = (): void => {
+      server.removeListener("error", failed)
+      resolve()
+    }
+    if (path !== undefined) server.listen(path, listening)
+    else if (host === "") server.listen(port, listening)
+    else server.listen(port, host, listening)
+  })
+
+const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
+
+/**
+ * Serve `app` on `host`:`port` (`port` 0 picks a free one) over HTTP/1.1 on `node:http`:
+ * keep-alive, chunked responses when the length is unknown, HEAD without a body,
+ * `Expect: 100-continue` answered when the app first reads its input, and the limits of
+ * `ServerOptions`. Resolves once listening. The handling is `toNodeListener`'s, so both
+ * serve exactly alike.
+ *
+ * As CPython's `make_server`, but `SERVER_NAME` is `host` as given (CPython resolves it
+ * with `getfqdn`), the process environment is not copied into each environ (see
+ * `osEnviron`), and the access log is off unless `accessLog` is set.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeServer = async (
+  host: string,
+  port: number,
+  app: Application,
+  options: ServerOptions = {}
+): Promise<WSGIServer> => {
+  const gateway = new Gateway(app, options)
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT
+  let headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT
+  // node:http requires headersTimeout <= requestTimeout.
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) headersTimeout = requestTimeout
+  const shortest = Math.min(...[headersTimeout, requestTimeout].filter((ms) => ms > 0), 30_000)
+  const server = createServer({
+    maxHeaderSize: options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT,
+    // node:http checks the two timeouts on this interval (30 s by default): a tenth of the
+    // shortest keeps them close to what was asked.
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(shortest / 10))),
+    // The gateway checks Host itself (one, valid), and logs the refusal.
+    requireHostHeader: false
+  })
+  server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? DEFAULT_MAX_REQUESTS_PER_SOCKET
+  // node:http drops the headers past its count limit (2 000) without a word, so checks on
+  // them (a second Host, a Transfer-Encoding) would miss what the parser itself obeys:
+  // no count limit, maxHeaderSize bounds them.
+  server.maxHeadersCount = 0
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, false))
+  // With a listener here node:http leaves `100 Continue` to us: sent on the app's first read.
+  server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, true))
+  const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
+  server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => refuse(gateway, error, socket as HttpSocket, maxHeaderSize))
+  // CONNECT asks for a tunnel, which no WSGI app can give.
+  server.on("connect", (request: IncomingMessage, socket: Duplex) => {
+    connectionOf(socket).refused = true
+    answer(gateway, socket as HttpSocket, 501, "Not Implemented", `CONNECT ${request.url ?? ""}`)
+  })
+
+  await listen(server, host, port, options.path)
+  const address = server.address()
+  const bound = typeof address === "object" && address !== null ? (address as AddressInfo) : null
+  const boundHost = host === "" ? bound?.address ?? "" : host
+  const boundPort = bound?.port ?? 0
+  gateway.identity = options.path !== undefined
+    ? { serverName: "localhost", serverPort: "80", serverSoftware: gateway.serverSoftware }
+    : { serverName: host === "" ? hostname() : host, serverPort: String(boundPort), serverSoftware: gateway.serverSoftware }
+
+  const closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve) => {
+      gateway.closing = true
+      gateway.onIdleWhileClosing = () => server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), closeTimeout)
+      // Resolves once every connection is gone (it was listening, so no error to expect).
+      server.close(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+      server.closeIdleConnections()
+    })
+    return closed
+  }
+
+  return {
+    host: boundHost,
+    port: boundPort,
+    url: options.path !== undefined
+      ? `http+unix://${encodeURIComponent(options.path)}/`
+      : `http://${urlHost(boundHost === "" ? "localhost" : boundHost)}:${boundPort}/`,
+    server,
+    close
+  }
+}
+
+/**
+ * CPython's `demo_app`: "Hello world!", a blank line, then `key = repr(value)` for every
+ * environ entry, sorted by key, as `text/plain; charset=utf-8`.
+ *
+ * @since 0.1.0
+ * @category apps
+ */
+export const demoApp: Application = (environ, startResponse) => {
+  let text = "Hello world!\n\n"
+  for (const key of Object.keys(environ).sort()) text += `${key} = ${pyRepr(environ[key])}\n`
+  startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]])
+  return [Buffer.from(text, "utf8")]
+}

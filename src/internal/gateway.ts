@@ -1,0 +1,469 @@
+/**
+ * The one `node:http` request handler behind both `toNodeListener` and `makeServer`.
+ *
+ * Everything that does not depend on the request (configuration, steps, error log, clock)
+ * is built once per gateway. Per request there is the environ, a `NodeOutput`, a body
+ * stream when the request has one, and the core's driver; a synchronous app on a socket
+ * that takes its bytes at once completes inside `handle` without touching the Effect
+ * runtime (the core then returns an `Exit`).
+ */
+import cluster from "node:cluster"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Cause, Clock, Effect, Exit, Fiber } from "effect"
+import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
+import type { EnvironSourceShape } from "../EnvironSource.js"
+import { decline } from "../FileTransmitter.js"
+import { type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
+import type { HandlerError } from "../HandlerError.js"
+import type { InputShape } from "../Input.js"
+import type { Application, Environ, ResponseBody } from "../Protocol.js"
+import type { TextWritable } from "./writableErrors.js"
+import { formatAccessLine, formatLogLine } from "./accessLog.js"
+import { applyForwarded, isTrusted } from "./forwarded.js"
+import { closeResult, type Driver, defaultSteps, type Failure, makeDriver, runDriver, type Steps, unwrap } from "./handler.js"
+import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
+import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
+import { PullInputStream } from "./pullInput.js"
+import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
+import { absoluteAuthority, ASTERISK, checkRequest, connectionOf, type Refusal, settled } from "./requestGuard.js"
+
+/** The package version, for `Server` and `SERVER_SOFTWARE`. */
+export const VERSION = "0.1.0"
+
+/** `effect-wsgi/0.1.0 Node.js/v20.x.y`, as CPython's `WSGIServer/0.2 CPython/3.11.7`. */
+export const defaultServerSoftware = `effect-wsgi/${VERSION} Node.js/${process.version}`
+
+/** What a gateway is told (the public options, with their defaults still to apply). */
+export interface GatewayOptions {
+  readonly errorLog?: ErrorLogShape | TextWritable | undefined
+  readonly accessLog?: boolean | ((line: string) => void) | undefined
+  readonly maxBodySize?: number | undefined
+  readonly drainLimit?: number | undefined
+  readonly serverSoftware?: string | undefined
+  readonly osEnviron?: Readonly<Environ> | undefined
+  readonly forwardedAllowIps?: ReadonlyArray<string> | undefined
+  readonly responseTimeout?: number | undefined
+  readonly multiprocess?: boolean | undefined
+}
+
+/** Default of `maxBodySize`: 64 MiB. */
+export const DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+/** Default of `drainLimit`: 64 KiB. */
+export const DEFAULT_DRAIN_LIMIT = 64 * 1024
+
+const isErrorLog = (value: ErrorLogShape | TextWritable): value is ErrorLogShape =>
+  typeof (value as ErrorLogShape).logException === "function" && typeof (value as ErrorLogShape).stream === "object"
+
+const stderrLine = (line: string): void => {
+  process.stderr.write(`${line}\n`)
+}
+
+/** A request without a body shares one empty, stateless `wsgi.input`. */
+const noBody: InputShape = { stream: new PullInputStream(null) }
+
+/**
+ * The CGI variables of one request (CPython's `get_environ`), which the core lays over
+ * the environ it starts from `osEnviron`. It is also the request line `requestEnviron`
+ * reads, so a request costs one object here.
+ */
+class RequestVariables implements EnvironSourceShape, RequestLine {
+  chunked = false
+  constructor(
+    private readonly gateway: Gateway,
+    readonly method: string,
+    readonly target: string,
+    readonly protocol: string,
+    readonly headers: ReadonlyArray<readonly [string, string]>,
+    readonly remoteAddress: string,
+    private readonly identity: ServerIdentity,
+    private readonly encrypted: boolean
+  ) {}
+
+  addCgiVars(environ: Environ): void {
+    const gateway = this.gateway
+    // Straight into the environ when it starts empty (no osEnviron to shadow headers).
+    if (gateway.emptyOsEnviron) requestEnviron(this, this.identity, environ)
+    else Object.assign(environ, requestEnviron(this, this.identity))
+    if (this.chunked) environ["wsgi.input_terminated"] = true
+    if (this.encrypted) environ["HTTPS"] = "on"
+    // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, not Host.
+    const authority = absoluteAuthority(this.target)
+    if (authority !== null) environ["HTTP_HOST"] = authority
+    if (gateway.forwardedAllowIps.length > 0 && isTrusted(this.remoteAddress, gateway.forwardedAllowIps)) {
+      applyForwarded(environ, gateway.forwardedAllowIps)
+    }
+  }
+}
+
+const plainText: Array<[string, string]> = [["Content-Type", "text/plain"]]
+
+/** An app that refuses the request with `status` (node:http closes the connection after it). */
+const refusal = (status: string, text: string): Application => {
+  const body = Buffer.from(`${text}\n`, "latin1")
+  return (_environ, startResponse) => {
+    startResponse(status, plainText.map(([name, value]) => [name, value]))
+    return [body]
+  }
+}
+
+const STATUS_TOO_LARGE = "413 Content Too Large"
+const tooLargeBody = Buffer.from("The request body is too large.\n", "latin1")
+
+// `Transfer-Encoding` node:http framed as chunked: anything whose last coding is not
+// `chunked` cannot be framed and must be refused before the app sees it.
+const chunkedLast = /(?:^|,)[ \t]*chunked[ \t]*$/i
+
+/** The core's steps with a server's additions (CPython's `ServerHandler`). */
+const serverSteps: Steps = {
+  ...defaultSteps,
+  // CPython's ServerHandler.close: the access log line, then the usual close.
+  close: (d) => {
+    const output = d.services.output
+    if (output instanceof NodeOutput && output.policy instanceof Gateway) {
+      output.policy.logAccess(output, d.state.status, d.state.bytesSent)
+    }
+    return defaultSteps.close(d)
+  },
+  // A body over the limit is the client's doing: one line, no stack trace.
+  logException: (d, error) => {
+    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.logException(d, error)
+    const output = d.services.output
+    const peer = output instanceof NodeOutput ? output.request.socket?.remoteAddress ?? "-" : "-"
+    try {
+      d.services.errorLog.stream.write(`${formatLogLine(peer, `code 413, message ${error.message}`)}\n`)
+    } catch {
+      // The error stream itself failed: nothing better to do with a notice.
+    }
+    return Effect.void
+  },
+  errorOutput: (d, environ, startResponse, error): ResponseBody | Promise<ResponseBody> => {
+    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.errorOutput(d, environ, startResponse, error)
+    startResponse(STATUS_TOO_LARGE, plainText.map(([name, value]) => [name, value]), error)
+    return [tooLargeBody]
+  }
+}
+
+/** The handler shared by every request of one listener or server. */
+export class Gateway implements ConnectionPolicy {
+  /** True once the server started closing: responses no longer keep connections alive. */
+  closing = false
+  /** Called after each response while closing (the server closes idle connections). */
+  onIdleWhileClosing: (() => void) | null = null
+  /** SERVER_NAME and SERVER_PORT when fixed (makeServer); else read from each socket. */
+  identity: ServerIdentity | null = null
+
+  readonly config: HandlerConfig
+  readonly errorLog: ErrorLogShape
+  readonly accessLog: ((line: string) => void) | null
+  readonly maxBodySize: number
+  readonly drainLimit: number
+  readonly serverSoftware: string
+  readonly forwardedAllowIps: ReadonlyArray<string>
+  /** True when environs start empty, so the CGI variables can be written straight in. */
+  readonly emptyOsEnviron: boolean
+  /** Milliseconds a request may take to its last response byte (0: no limit). */
+  readonly responseTimeout: number
+  /** Responses the timeout already answered or cut. */
+  private readonly timedOut = new WeakSet<NodeOutput>()
+  private readonly clock: Clock.Clock = Clock.make()
+  private readonly tooLarge: Application
+  private readonly badRequest: Application
+
+  constructor(readonly app: Application, options: GatewayOptions = {}) {
+    this.serverSoftware = options.serverSoftware ?? defaultServerSoftware
+    this.config = makeConfig({
+      httpVersion: "1.1",
+      serverSoftware: this.serverSoftware,
+      wsgiMultithread: true,
+      // A node:cluster worker shares its app with the other workers' processes.
+      wsgiMultiprocess: options.multiprocess ?? cluster.isWorker,
+      wsgiRunOnce: false,
+      originServer: true,
+      osEnviron: options.osEnviron ?? {}
+    })
+    this.emptyOsEnviron = Object.keys(this.config.osEnviron).length === 0
+    const errorLog = options.errorLog ?? process.stderr
+    this.errorLog = isErrorLog(errorLog) ? errorLog : fromWritable(errorLog)
+    const accessLog = options.accessLog ?? false
+    this.accessLog = accessLog === true ? stderrLine : accessLog === false ? null : accessLog
+    this.maxBodySize = options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE
+    this.drainLimit = options.drainLimit ?? DEFAULT_DRAIN_LIMIT
+    this.forwardedAllowIps = options.forwardedAllowIps ?? []
+    this.responseTimeout = options.responseTimeout ?? 0
+    this.tooLarge = refusal(STATUS_TOO_LARGE, "The request body is too large.")
+    this.badRequest = refusal("400 Bad Request", "The request cannot be framed.")
+  }
+
+  /** Handle one request; `expectContinue` when the client waits for `100 Continue` from us. */
+  handle(request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void {
+    // Count the responses in flight on the connection, so refusals wait for them.
+    const connection = connectionOf(request.socket)
+    connection.pending++
+    connection.current = request
+    let done = false
+    const settle = (): void => {
+      if (done) return
+      done = true
+      settled(connection)
+    }
+    response.once("close", settle)
+    // Parsed after a refusal was decided (pipelined behind it): never served, never answered.
+    if (connection.refused) return
+    const verdict = checkRequest(request)
+    if (verdict !== null) {
+      if (verdict === ASTERISK) this.answerAsterisk(request, response)
+      else this.refuseRequest(request, response, verdict)
+      return
+    }
+    if (!request.complete && request.headers["transfer-encoding"] !== undefined) {
+      // A chunked body: its first chunks may have come in the same packet. Wait one turn so
+      // node parses them first; a malformed one then refuses the request before any app runs.
+      connection.deferred = request
+      setImmediate(() => {
+        if (connection.deferred === request) connection.deferred = null
+        if (connection.refused && !request.complete) {
+          // Its own body was malformed: no app runs, and the refusal answers it.
+          settle()
+          return
+        }
+        this.serve(request, response, expectContinue)
+      })
+      return
+    }
+    this.serve(request, response, expectContinue)
+  }
+
+  /** Refuse a request before any app sees it: one log line, an empty response, close. */
+  refuseRequest(request: IncomingMessage, response: ServerResponse, refusal: Refusal): void {
+    const connection = connectionOf(request.socket)
+    connection.refused = true
+    this.logLine(formatLogLine(request.socket.remoteAddress ?? "-", `code ${refusal.status}, message ${refusal.reason} (${refusal.why})`))
+    response.shouldKeepAlive = false
+    response.writeHead(refusal.status, refusal.reason, { "Content-Length": "0" })
+    response.end()
+  }
+
+  /** `OPTIONS *` asks about the server itself, not a resource of the app: an empty 200. */
+  private answerAsterisk(request: IncomingMessage, response: ServerResponse): void {
+    response.writeHead(200, "OK", { "Content-Length": "0" })
+    response.end()
+    const log = this.accessLog
+    if (log !== null) {
+      try {
+        log(formatAccessLine(request.socket.remoteAddress ?? "-", `OPTIONS * HTTP/${request.httpVersion}`, "200", 0))
+      } catch (error) {
+        this.report(error)
+      }
+    }
+  }
+
+  private serve(request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void {
+    const raw = request.rawHeaders
+    const headers = new Array<readonly [string, string]>(raw.length >> 1)
+    let contentLength: string | undefined
+    let transferEncoding: string | undefined
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!
+      const value = raw[i + 1]!
+      headers[i >> 1] = [name, value]
+      if (name.length === 14 && contentLength === undefined && name.toLowerCase() === "content-length") {
+        contentLength = value
+      } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding},${value}`
+      }
+    }
+    const socket = request.socket
+    const remoteAddress = socket.remoteAddress ?? ""
+    const output = new NodeOutput(this, request, response)
+    let app = this.app
+    let input = noBody
+    const chunked = transferEncoding !== undefined
+    if (chunked) {
+      if (!chunkedLast.test(transferEncoding!)) {
+        app = this.badRequest
+        output.forceClose = true
+      } else {
+        input = output.body = new NodeRequestBody(request, Infinity, this.maxBodySize, expectContinue ? output : null)
+      }
+    } else if (contentLength !== undefined) {
+      const length = Number(contentLength)
+      if (!/^\d+$/.test(contentLength.trim()) || !Number.isSafeInteger(length)) {
+        app = this.badRequest
+        output.forceClose = true
+      } else if (length > this.maxBodySize) {
+        // Refused before the app runs, and before the client sends it (no 100 Continue).
+        app = this.tooLarge
+        output.forceClose = true
+      } else if (length > 0) {
+        input = output.body = new NodeRequestBody(request, length, this.maxBodySize, expectContinue ? output : null)
+      }
+    }
+
+    const variables = new RequestVariables(
+      this,
+      request.method ?? "GET",
+      request.url ?? "/",
+      `HTTP/${request.httpVersion}`,
+      headers,
+      remoteAddress,
+      this.identity ?? this.socketIdentity(request),
+      (socket as { encrypted?: boolean }).encrypted === true
+    )
+    variables.chunked = chunked
+
+    const driver = makeDriver({
+      config: this.config,
+      services: {
+        output,
+        input,
+        errorLog: this.errorLog,
+        environSource: variables,
+        fileTransmitter: decline
+      },
+      clock: this.clock,
+      steps: serverSteps
+    })
+    let run: Effect.Effect<void, HandlerError>
+    try {
+      run = runDriver(driver, app)
+    } catch (defect) {
+      // The sink threw (node:http refusing a write, a patched response): a defect, which
+      // must not escape into node:http's parser as an uncaught exception.
+      this.complete(output, driver, Exit.die(defect))
+      return
+    }
+    if (Exit.isExit(run)) {
+      this.complete(output, driver, run as Exit.Exit<void, HandlerError>)
+      return
+    }
+    output.goAsync()
+    const fiber = Effect.runFork(run)
+    if (this.responseTimeout > 0) {
+      const timer = setTimeout(() => this.timeOut(output, fiber), this.responseTimeout)
+      fiber.addObserver((exit) => {
+        clearTimeout(timer)
+        this.complete(output, driver, exit)
+      })
+    } else {
+      fiber.addObserver((exit) => this.complete(output, driver, exit))
+    }
+  }
+
+  /**
+   * `responseTimeout` passed: 503 when no response byte went out yet, else the connection
+   * is cut (the client must not take a partial response for a whole one); the app is
+   * interrupted, so its body is closed. One log line.
+   */
+  private timeOut(output: NodeOutput, fiber: Fiber.RuntimeFiber<void, HandlerError>): void {
+    const response = output.response
+    if (response.writableEnded || response.destroyed) return
+    this.timedOut.add(output)
+    const started = response.headersSent
+    const peer = output.request.socket?.remoteAddress ?? "-"
+    const what = started ? "response cut" : "no response"
+    this.logLine(formatLogLine(peer, `code 503, message Service Unavailable (${what} after ${this.responseTimeout} ms)`))
+    if (started) response.destroy()
+    else {
+      response.shouldKeepAlive = false
+      response.writeHead(503, "Service Unavailable", { "Content-Length": "0" })
+      response.end()
+    }
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+
+  /** The access log line of a response (once), if the access log is on. */
+  logAccess(output: NodeOutput, status: string | null, size: number): void {
+    const log = this.accessLog
+    if (log === null || output.logged) return
+    output.logged = true
+    const request = output.request
+    const space = status === null ? -1 : status.indexOf(" ")
+    const code = status === null ? "-" : space === -1 ? status : status.slice(0, space)
+    const line = formatAccessLine(
+      request.socket?.remoteAddress ?? "-",
+      `${request.method} ${request.url} HTTP/${request.httpVersion}`,
+      code,
+      size
+    )
+    try {
+      log(line)
+    } catch (error) {
+      this.report(error)
+    }
+  }
+
+  /** Write an error report to the error log (a failure of the log itself is dropped). */
+  report(error: unknown): void {
+    const logged = this.errorLog.logException(error, this.config.tracebackLimit)
+    if (!Exit.isExit(logged)) Effect.runFork(Effect.ignore(logged))
+  }
+
+  /** Call the app's `close()` if the core has not (reported if it fails). */
+  private closeBody(driver: Driver): void {
+    const failed = (cause: Cause.Cause<Failure>): void => {
+      const failure = Cause.failureOption(cause)
+      this.report(failure._tag === "Some" ? unwrap(failure.value) : Cause.squash(cause))
+    }
+    const closing = closeResult(driver)
+    if (Exit.isExit(closing)) {
+      const exit = closing as Exit.Exit<void, Failure>
+      if (Exit.isFailure(exit)) failed(exit.cause)
+      return
+    }
+    Effect.runFork(Effect.catchAllCause(closing, (cause) => Effect.sync(() => failed(cause))))
+  }
+
+  /** Write one line to the error log. */
+  logLine(line: string): void {
+    try {
+      this.errorLog.stream.write(`${line}\n`)
+    } catch {
+      // Nowhere left to report it.
+    }
+  }
+
+  private socketIdentity(request: IncomingMessage): ServerIdentity {
+    const socket = request.socket
+    return {
+      serverName: socket.localAddress ?? "",
+      serverPort: socket.localPort === undefined ? "" : String(socket.localPort),
+      serverSoftware: this.serverSoftware
+    }
+  }
+
+  private complete(output: NodeOutput, driver: Driver, exit: Exit.Exit<void, HandlerError>): void {
+    if (this.timedOut.has(output)) {
+      // Answered (or cut) by the timeout already; the app was interrupted.
+    } else if (Exit.isSuccess(exit)) {
+      try {
+        output.finish()
+      } catch (defect) {
+        this.report(defect)
+        output.abort()
+      }
+    } else {
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some" && failure.value._tag === "ResponseAborted") {
+        // Logged by the core already; the connection must not look like a complete response.
+        this.logAccess(output, driver.state.status, driver.state.bytesSent)
+      } else {
+        // Not even the error page could be sent (or a defect): report it and cut the connection.
+        this.report(failure._tag === "Some" ? failure.value : Cause.squash(exit.cause))
+        // A defect skipped the core's own clean-up: the app's body is still ours to close
+        // (once: the core remembers what it closed).
+        if (failure._tag === "None") this.closeBody(driver)
+      }
+      try {
+        output.abort()
+      } catch {
+        // Destroying a response does not throw unless it was patched to: nothing left to do.
+      }
+    }
+    if (this.closing && this.onIdleWhileClosing !== null) {
+      const onIdle = this.onIdleWhileClosing
+      // Idle once node:http let go of the response (its "close" comes after "finish").
+      if (output.response.closed) setImmediate(onIdle)
+      else output.response.once("close", () => setImmediate(onIdle))
+    }
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The `Output` of one `node:http` response.
+ *
+ * node:http frames the response (chunked or Content-Length, keep-alive, HEAD), so the core
+ * hands over the head through `sendHead` and this sink passes it to `res.writeHead` with
+ * a flat raw header array: the app's order and case survive, and several `Set-Cookie`
+ * headers stay separate.
+ *
+ * The last written chunk is held back until the next one (or the end of the response):
+ * a response of one chunk then leaves as one `res.end(chunk)` with a Content-Length we can
+ * compute, one socket write for head and body, instead of a chunked head, a chunk and a
+ * terminator. While the request runs synchronously nothing can observe the delay; once it
+ * waits on something (an async app or iterator), a held chunk is released on the next
+ * turn of the event loop so streamed responses are never delayed.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Effect } from "effect"
+import { ClientDisconnected, OutputError } from "../HandlerError.js"
+import type { OutputShape } from "../Output.js"
+import type { HeaderList } from "../Protocol.js"
+import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
+
+/** What the response needs to know about the server it belongs to. */
+export interface ConnectionPolicy {
+  /** True while the server shuts down: no response keeps its connection alive. */
+  readonly closing: boolean
+  /** The most unread body bytes node:http may discard to keep a connection alive. */
+  readonly drainLimit: number
+}
+
+/** The response is finished (or the client left); further writes are a disconnect. */
+const clientGone = (): ClientDisconnected =>
+  new ClientDisconnected({ cause: new Error("the client went away before the response was sent") })
+
+/** node:http threw while taking bytes. */
+const sinkFailed = (cause: unknown): OutputError =>
+  new OutputError({ message: `the response could not be written: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+
+const HEAD_NONE = 0
+const HEAD_HELD = 1
+const HEAD_SENT = 2
+
+/** `Output` over a `ServerResponse`. */
+export class NodeOutput implements OutputShape, ContinueSender {
+  /** The request body, when there is one (its state decides whether the connection is reused). */
+  body: NodeRequestBody | null = null
+  /** Close the connection after this response whatever happens (a refused request). */
+  forceClose = false
+  /** True once an access log line was written for this response. */
+  logged = false
+
+  private headState = HEAD_NONE
+  private statusCode = 0
+  private reason = ""
+  private rawHeaders: Array<string> = []
+  private hasLength = false
+  private pending: Uint8Array | null = null
+  private waiting = false
+  private releaseScheduled = false
+  /** What a released write threw, reported by the next write. */
+  private failure: unknown = null
+
+  constructor(
+    readonly policy: ConnectionPolicy,
+    readonly request: IncomingMessage,
+    readonly response: ServerResponse
+  ) {}
+
+  /** The head as the core gives it; it leaves with the first body bytes. */
+  readonly sendHead = (status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> => {
+    const code = Number(status.slice(0, 3))
+    // node:http refuses other codes, and would throw later, when the head leaves.
+    if (code < 100 || code > 999) {
+      return Effect.fail(new OutputError({ message: `node:http cannot send the status ${JSON.stringify(status)}`, cause: null }))
+    }
+    const raw = new Array<string>(headers.length * 2)
+    let hasLength = false
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!
+      raw[2 * i] = name
+      raw[2 * i + 1] = value
+      if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true
+    }
+    this.statusCode = code
+    this.reason = status.slice(4)
+    this.rawHeaders = raw
+    this.hasLength = hasLength
+    this.headState = HEAD_HELD
+    return Effect.void
+  }
+
+  write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
+    const response = this.response
+    if (this.failure !== null) return Effect.fail(sinkFailed(this.failure))
+    if (response.destroyed) return Effect.fail(clientGone())
+    const previous = this.pending
+    this.pending = data
+    if (previous !== null) return this.send(previous)
+    if (this.waiting) {
+      this.scheduleRelease()
+      // A released chunk did not wait for "drain"; this write does, so a slow client
+      // still holds a streaming app back.
+      if (response.writableNeedDrain) return this.drained()
+    }
+    return Effect.void
+  }
+
+  /** node:http flushes by itself; the held chunk waits for the next write or the end. */
+  flush(): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return Effect.void
+  }
+
+  /** The client waits for `100 Continue` and the app started reading: invite the body. */
+  sendContinue(): void {
+    const response = this.response
+    if (this.headState !== HEAD_SENT && !response.headersSent && !response.destroyed) response.writeContinue()
+  }
+
+  /**
+   * The request went asynchronous (it waits on the app, its body or the client): from now
+   * on a held chunk goes out on the next turn of the event loop, unless the response ends
+   * first.
+   */
+  goAsync(): void {
+    this.waiting = true
+    if (this.pending !== null) this.scheduleRelease()
+  }
+
+  /** The response is complete: send what is held, with a Content-Length when it is all of it. */
+  finish(): void {
+    const response = this.response
+    if (response.destroyed) return
+    const last = this.pending
+    this.pending = null
+    if (this.headState === HEAD_HELD) this.sendHeadNow(last === null ? 0 : last.length)
+    else if (this.headState === HEAD_NONE) {
+      // Nothing was started (an HTTP/0.9 client, which node:http never hands over): say so.
+      response.shouldKeepAlive = false
+      response.writeHead(500)
+    }
+    if (last === null) response.end()
+    else response.end(last)
+  }
+
+  /** The response cannot be completed: cut the connection so the client sees it truncated. */
+  abort(): void {
+    this.pending = null
+    this.response.destroy()
+  }
+
+  /** True when the connection must close after this response. */
+  private mustClose(): boolean {
+    if (this.forceClose || this.policy.closing) return true
+    // node:http says `Connection: close` on the last request `maxRequestsPerSocket` allows,
+    // but leaves the connection open; closing it is ours to do.
+    if ((this.response as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached === true) return true
+    const body = this.body
+    return body !== null && body.leavesUnread(this.policy.drainLimit)
+  }
+
+  /**
+   * Hand the head to node:http. `wholeBody` is the size of the entire body when it is
+   * known (the response ends with it), so a Content-Length can replace chunked framing.
+   */
+  private sendHeadNow(wholeBody: number): void {
+    this.headState = HEAD_SENT
+    const response = this.response
+    const code = this.statusCode
+    if (
+      wholeBody >= 0 && !this.hasLength && code >= 200 && code !== 204 && code !== 304 &&
+      this.request.method !== "HEAD"
+    ) {
+      this.rawHeaders.push("Content-Length", String(wholeBody))
+    }
+    if (this.mustClose()) response.shouldKeepAlive = false
+    response.writeHead(code, this.reason, this.rawHeaders)
+  }
+
+  private send(chunk: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
+    try {
+      if (this.headState === HEAD_HELD) this.sendHeadNow(-1)
+      return this.response.write(chunk) ? Effect.void : this.drained()
+    } catch (error) {
+      // node:http threw (or a patched response did): an output error, not an escape.
+      return Effect.fail(sinkFailed(error))
+    }
+  }
+
+  /** Wait for "drain"; a response closed meanwhile is a client that left. */
+  private drained(): Effect.Effect<void, OutputError | ClientDisconnected> {
+    const response = this.response
+    return Effect.async<void, ClientDisconnected>((resume) => {
+      if (response.destroyed) {
+        resume(Effect.fail(clientGone()))
+        return
+      }
+      const done = (): void => {
+        response.removeListener("drain", done)
+        response.removeListener("close", done)
+        resume(response.destroyed ? Effect.fail(clientGone()) : Effect.void)
+      }
+      response.once("drain", done)
+      response.once("close", done)
+      return Effect.sync(() => {
+        response.removeListener("drain", done)
+        response.removeListener("close", done)
+      })
+    })
+  }
+
+  private scheduleRelease(): void {
+    if (this.releaseScheduled) return
+    this.releaseScheduled = true
+    setImmediate(releaseHeld, this)
+  }
+
+  /** Send the held chunk now (the request is waiting on something else). */
+  release(): void {
+    this.releaseScheduled = false
+    const chunk = this.pending
+    if (chunk === null || this.response.destroyed || this.response.writableEnded) return
+    this.pending = null
+    try {
+      if (this.headState === HEAD_HELD) this.sendHeadNow(-1)
+      // Its backpressure shows on the next write: node:http reports it until "drain".
+      this.response.write(chunk)
+    } catch (error) {
+      // Nobody waits on this write: the next one reports it (and the response is cut).
+      this.failure = error
+      this.response.destroy()
+    }
+  }
+}
+
+// One function for every response (no closure per request): `setImmediate` passes the output.
+const releaseHeld = (output: NodeOutput): void => output.release()

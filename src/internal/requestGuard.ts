@@ -1,0 +1,138 @@
+/**
+ * What node:http lets through and a gateway on the open internet must not: requests that
+ * are checked here before any app sees them, and the state of each connection that keeps
+ * refusals in order behind the responses before them.
+ *
+ * node:http (llhttp) already refuses most malformed requests (bad Content-Length, CL with
+ * TE, bare LF, obs-fold, control characters, unknown methods, …) through `clientError`.
+ * It hands over, and these checks refuse:
+ *
+ * - an HTTP/0.9 request (`GET /`, no version) and versions other than 1.x;
+ * - an HTTP/1.1 request without exactly one Host header, or with an invalid Host value;
+ * - a request target that is neither origin-form (`/path`), absolute-form with an http(s)
+ *   scheme and a valid authority, nor `*` on an OPTIONS request (asterisk-form, which the
+ *   server answers itself: it names no resource of the app);
+ * - a `Transfer-Encoding` other than one final `chunked` (400, or 501 for a coding before
+ *   it, such as `gzip, chunked`, which would need decoding), or any on HTTP/1.0.
+ */
+import type { IncomingMessage } from "node:http"
+
+/** A refused request: the status and why (for the log line). */
+export interface Refusal {
+  readonly status: number
+  readonly reason: string
+  readonly why: string
+}
+
+/** `OPTIONS *`: answered by the server, not the app. */
+export const ASTERISK = "asterisk" as const
+
+const badRequest = (why: string): Refusal => ({ status: 400, reason: "Bad Request", why })
+
+// RFC 3986 host (IP-literal, IPv4 or reg-name) and an optional port.
+const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
+const absoluteForm = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/
+
+/** The authority of an absolute-form target (`http://host:port/path`), else null. */
+export const absoluteAuthority = (target: string): string | null => {
+  if (target.charCodeAt(0) === 47 /* "/" */) return null
+  const match = absoluteForm.exec(target)
+  return match === null ? null : match[2]!
+}
+
+/** Why `request` must not reach the app, `ASTERISK` for `OPTIONS *`, or null when it may. */
+export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERISK | null => {
+  const major = request.httpVersionMajor
+  if (major === 0) return badRequest("an HTTP/0.9 request")
+  if (major !== 1) return { status: 505, reason: "HTTP Version Not Supported", why: `HTTP/${request.httpVersion}` }
+
+  const raw = request.rawHeaders
+  let hosts = 0
+  let host = ""
+  let codings: string | undefined
+  let lengths = 0
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === "host") {
+      hosts++
+      host = raw[i + 1]!
+    } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
+      codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`
+    } else if (name.length === 14 && name.toLowerCase() === "content-length") {
+      lengths++
+    }
+  }
+  if (hosts > 1) return badRequest("more than one Host header")
+  if (hosts === 0 && request.httpVersionMinor >= 1) return badRequest("no Host header")
+  if (!validHost.test(host)) return badRequest("an invalid Host header")
+
+  const target = request.url ?? ""
+  if (target.charCodeAt(0) !== 47 /* "/" */) {
+    if (target === "*") {
+      if (request.method !== "OPTIONS") return badRequest(`${request.method} *`)
+      return codings === undefined && lengths === 0 ? ASTERISK : badRequest("a body on OPTIONS *")
+    }
+    const match = absoluteForm.exec(target)
+    if (match === null) return badRequest("a request target that is not a path or an absolute URL")
+    const scheme = match[1]!.toLowerCase()
+    if (scheme !== "http" && scheme !== "https") return badRequest(`a request target with the scheme ${match[1]!}`)
+    if (match[2]! === "" || !validHost.test(match[2]!)) return badRequest("an invalid authority in the request target")
+  }
+
+  if (codings !== undefined) {
+    if (request.httpVersionMinor === 0) return badRequest("Transfer-Encoding in an HTTP/1.0 request")
+    if (lengths > 0) return badRequest("both Content-Length and Transfer-Encoding")
+    const list = codings.split(",").map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== "")
+    if (list.length === 0 || list[list.length - 1] !== "chunked") return badRequest(`Transfer-Encoding: ${codings}`)
+    if (list.indexOf("chunked") !== list.length - 1) return badRequest(`Transfer-Encoding: ${codings}`)
+    if (list.length > 1) return { status: 501, reason: "Not Implemented", why: `Transfer-Encoding: ${codings}` }
+  }
+  if (lengths > 1) return badRequest("more than one Content-Length")
+  return null
+}
+
+/**
+ * The state of one connection: how many requests were handed over whose responses are not
+ * done, and a refusal (from node's parser or from these checks) waiting for them, so the
+ * answers go out in the order of the requests and nothing after a refusal reaches an app.
+ */
+export interface Connection {
+  /** Requests handed over whose responses have not closed yet. */
+  pending: number
+  /** True once a refusal was decided: nothing more from this connection is served. */
+  refused: boolean
+  /** The last request handed over. */
+  current: IncomingMessage | null
+  /** A chunked request whose app waits one turn, so a bad chunk in the same packet is seen first. */
+  deferred: IncomingMessage | null
+  /** The refusal to send once `pending` is 0. */
+  whenIdle: (() => void) | null
+}
+
+const connections = new WeakMap<object, Connection>()
+
+/** The state of the connection `socket` (made on first use). */
+export const connectionOf = (socket: object): Connection => {
+  let connection = connections.get(socket)
+  if (connection === undefined) {
+    connection = { pending: 0, refused: false, current: null, deferred: null, whenIdle: null }
+    connections.set(socket, connection)
+  }
+  return connection
+}
+
+/** One response of `connection` is done: run the waiting refusal once none is left. */
+export const settled = (connection: Connection): void => {
+  connection.pending--
+  if (connection.pending === 0 && connection.whenIdle !== null) {
+    const whenIdle = connection.whenIdle
+    connection.whenIdle = null
+    setImmediate(whenIdle)
+  }
+}
+
+/** Run `refusal` now if no response is pending on `connection`, else once they are done. */
+export const afterPending = (connection: Connection, refusal: () => void): void => {
+  if (connection.pending === 0) refusal()
+  else connection.whenIdle = refusal
+}

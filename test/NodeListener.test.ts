@@ -1,0 +1,196 @@
+/**
+ * `toNodeListener(app)` in plain `node:http` / `node:https` servers (the same handling as
+ * `makeServer`, without the server's limits and close), over real sockets.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer, request as httpsRequest } from "node:https"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
+import { type NodeListenerOptions, RequestBodyTooLarge, toNodeListener } from "../src/NodeListener.js"
+import type { Application, InputStream } from "../src/Protocol.js"
+import { destroyAllClients, header, RawClient, rawRequest } from "./support/rawHttp.js"
+import { underTest } from "./support/underTest.js"
+
+const servers: Array<Server> = []
+let errors: MemoryErrorLog
+
+const listen = (server: Server): Promise<number> =>
+  new Promise((resolve) => {
+    servers.push(server)
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port))
+  })
+
+/** A plain node:http server whose every request goes to `toNodeListener(app)`. */
+const serve = (app: Application, options: NodeListenerOptions = {}): Promise<number> => {
+  errors = ErrorLog.memory()
+  return listen(createServer(toNodeListener(underTest(app), { errorLog: errors, ...options })))
+}
+
+afterEach(async () => {
+  destroyAllClients()
+  await Promise.all(servers.splice(0).map((server) =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  ))
+})
+
+const bytes = (text: string): Buffer => Buffer.from(text, "latin1")
+
+const environDump: Application = (environ, startResponse) => {
+  const dumped: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(environ)) if (typeof value !== "object" && typeof value !== "function") dumped[key] = value
+  startResponse("200 OK", [["Content-Type", "application/json"]])
+  return [Buffer.from(JSON.stringify(dumped))]
+}
+
+const echo: Application = async (environ, startResponse) => {
+  const body = await (environ["wsgi.input"] as InputStream).read()
+  startResponse("201 Created", [["Content-Type", "text/plain"], ["Set-Cookie", "a=1"], ["Set-Cookie", "b=2"]])
+  return [bytes(`${environ["REQUEST_METHOD"] as string} `), body]
+}
+
+describe("toNodeListener", () => {
+  it("serves an app from http.createServer, with the environ of get_environ", async () => {
+    const port = await serve(environDump)
+    const response = await fetch(`http://127.0.0.1:${port}/p%41th?q=1`, { headers: { "X-Test": "yes" } })
+    expect(response.status).toBe(200)
+    expect(response.headers.get("server")).toMatch(/^effect-wsgi\/0\.1\.0 Node\.js\//)
+    const environ = (await response.json()) as Record<string, unknown>
+    expect(environ).toMatchObject({
+      SERVER_NAME: "127.0.0.1",
+      SERVER_PORT: String(port),
+      SERVER_PROTOCOL: "HTTP/1.1",
+      REQUEST_METHOD: "GET",
+      PATH_INFO: "/pAth",
+      QUERY_STRING: "q=1",
+      REMOTE_ADDR: "127.0.0.1",
+      CONTENT_TYPE: "text/plain",
+      HTTP_X_TEST: "yes",
+      "wsgi.url_scheme": "http",
+      "wsgi.multithread": true,
+      "wsgi.multiprocess": false,
+      "wsgi.run_once": false
+    })
+  })
+
+  it("streams request bodies, keeps Set-Cookie headers apart, answers HEAD without a body", async () => {
+    const port = await serve(echo)
+    const posted = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "payload" })
+    expect(posted.status).toBe(201)
+    expect(posted.headers.getSetCookie()).toEqual(["a=1", "b=2"])
+    expect(await posted.text()).toBe("POST payload")
+
+    const client = await RawClient.connect(port)
+    client.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nPUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    const head = await client.response({ head: true })
+    expect(head.code).toBe(201)
+    const put = await client.response()
+    expect(put.body.toString("latin1")).toBe("PUT abc")
+  })
+
+  it("works beside other routes of the same server", async () => {
+    const listener = toNodeListener(underTest(echo))
+    const port = await listen(createServer((request: IncomingMessage, response: ServerResponse) => {
+      if (request.url === "/native") response.end("native")
+      else listener(request, response)
+    }))
+    expect(await (await fetch(`http://127.0.0.1:${port}/native`)).text()).toBe("native")
+    expect(await (await fetch(`http://127.0.0.1:${port}/wsgi`, { method: "POST", body: "x" })).text()).toBe("POST x")
+  })
+
+  it("reads a body after node:http answered Expect: 100-continue itself", async () => {
+    const port = await serve(echo)
+    const client = await RawClient.connect(port)
+    client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    expect((await client.response()).code).toBe(100)
+    client.send("abc")
+    expect((await client.response()).body.toString("latin1")).toBe("POST abc")
+  })
+
+  it("refuses a Content-Length over maxBodySize with 413 without calling the app", async () => {
+    let calls = 0
+    const port = await serve((environ, startResponse) => {
+      calls++
+      return echo(environ, startResponse)
+    }, { maxBodySize: 10 })
+    const response = await rawRequest(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
+    expect(response.statusLine).toBe("HTTP/1.1 413 Content Too Large")
+    expect(header(response, "connection")).toBe("close")
+    expect(calls).toBe(0)
+  })
+
+  it("fails a chunked read past maxBodySize with RequestBodyTooLarge, which becomes a 413", async () => {
+    let failure: unknown
+    const port = await serve(async (environ, startResponse) => {
+      try {
+        await (environ["wsgi.input"] as InputStream).read()
+      } catch (error) {
+        failure = error
+        throw error
+      }
+      startResponse("200 OK", [["Content-Type", "text/plain"]])
+      return [bytes("unreachable")]
+    }, { maxBodySize: 4 })
+    const response = await rawRequest(port, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    expect(response.code).toBe(413)
+    expect(failure).toBeInstanceOf(RequestBodyTooLarge)
+    expect((failure as RequestBodyTooLarge).limit).toBe(4)
+    expect(errors.text()).toContain("code 413, message the request body is larger than the server's limit of 4 bytes")
+    expect(errors.text()).not.toContain("    at ")
+  })
+
+  it("sends app errors to errorLog and access lines to accessLog", async () => {
+    const lines: Array<string> = []
+    const port = await serve(() => {
+      throw new TypeError("listener boom")
+    }, { accessLog: (line) => lines.push(line) })
+    const response = await fetch(`http://127.0.0.1:${port}/x`)
+    expect(response.status).toBe(500)
+    expect(errors.text()).toContain("TypeError: listener boom")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 500 59$/)
+  })
+
+  it("sets wsgi.url_scheme to https behind node:https", async (context) => {
+    let dir: string
+    try {
+      dir = mkdtempSync(join(tmpdir(), "effect-wsgi-tls-"))
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")
+      ], { stdio: "ignore" })
+    } catch {
+      context.skip()
+      return
+    }
+    try {
+      errors = ErrorLog.memory()
+      const server = createHttpsServer(
+        { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) },
+        toNodeListener(underTest(environDump), { errorLog: errors })
+      )
+      const port = await listen(server as unknown as Server)
+      const body = await new Promise<string>((resolve, reject) => {
+        const request = httpsRequest({ host: "127.0.0.1", port, path: "/", rejectUnauthorized: false }, (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+        })
+        request.on("error", reject)
+        request.end()
+      })
+      const environ = JSON.parse(body) as Record<string, unknown>
+      expect(environ["wsgi.url_scheme"]).toBe("https")
+      expect(environ["HTTPS"]).toBe("on")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { parseArgs } from "../src/internal/cliArgs.js"
+
+const root = join(import.meta.dirname, "..")
+const cli = join(root, "dist", "cli.js")
+const fixture = "test/fixtures/cliApp.ts"
+
+describe("parseArgs", () => {
+  it("reads FILE[:export] and every option", () => {
+    expect(parseArgs(["serve", "app.ts:slow", "--host", "0.0.0.0", "--port=9000", "--workers", "0", "--validate", "--quiet", "--forwarded-allow-ips", "127.0.0.1, 10.0.0.1"])).toEqual({
+      command: "serve",
+      file: "app.ts",
+      exportName: "slow",
+      host: "0.0.0.0",
+      port: 9000,
+      socketPath: null,
+      workers: 0,
+      validate: true,
+      quiet: true,
+      forwardedAllowIps: ["127.0.0.1", "10.0.0.1"]
+    })
+  })
+
+  it("takes a unix socket from --bind", () => {
+    const parsed = parseArgs(["serve", "app.js", "--bind", "unix:/tmp/app.sock"])
+    expect(parsed).toMatchObject({ command: "serve", file: "app.js", exportName: null, socketPath: "/tmp/app.sock" })
+  })
+
+  it.each([
+    [["serve"], "serve needs FILE[:export]"],
+    [["run", "x"], 'unknown command "run" (expected "serve")'],
+    [["serve", "a.js", "--port", "http"], "--port needs a number from 0 to 65535 (got http)"],
+    [["serve", "a.js", "--port", "70000"], "--port needs a number from 0 to 65535 (got 70000)"],
+    [["serve", "a.js", "--workers", "-1"], "--workers needs a whole number (got -1)"],
+    [["serve", "a.js", "--bind", "tcp:1"], "--bind takes unix:PATH"],
+    [["serve", "a.js", "--frobnicate"], "unknown option --frobnicate"],
+    [["serve", "a.js", "b.js"], 'unexpected argument "b.js"']
+  ])("refuses %j with a clear message", (argv, message) => {
+    expect(parseArgs(argv)).toEqual({ command: "error", message })
+  })
+})
+
+interface Running {
+  readonly child: ChildProcess
+  readonly url: Promise<string>
+  readonly exit: Promise<number | null>
+  stderr(): string
+}
+
+const running: Array<ChildProcess> = []
+afterEach(() => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill("SIGKILL")
+})
+
+const start = (...args: Array<string>): Running => {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+  running.push(child)
+  let stderr = ""
+  const url = new Promise<string>((resolve, reject) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString()
+      const match = /serving .* on (http:\/\/\S+)/.exec(stderr)
+      if (match) resolve(match[1]!)
+    })
+    child.on("exit", () => reject(new Error(`exited before serving:\n${stderr}`)))
+  })
+  url.catch(() => undefined)
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { child, url, exit, stderr: () => stderr }
+}
+
+describe("effect-wsgi serve", () => {
+  it("serves a .ts app file and logs each request", async () => {
+    const server = start("serve", fixture, "--port", "0")
+    const url = await server.url
+    const response = await fetch(`${url}hello`)
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe(`pid=${server.child.pid} path=/hello multiprocess=false`)
+    await expect.poll(() => server.stderr()).toMatch(/127\.0\.0\.1 - - \[[^\]]+\] "GET \/hello HTTP\/1\.1" 200 \d+/)
+    server.child.kill("SIGTERM")
+    expect(await server.exit).toBe(0)
+  })
+
+  it("lets a request in flight finish on SIGTERM, then exits 0", async () => {
+    const server = start("serve", `${fixture}:slow`, "--port", "0", "--quiet")
+    const url = await server.url
+    const pending = fetch(url).then(async (response) => [response.status, await response.text()])
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    server.child.kill("SIGTERM")
+    expect(await pending).toEqual([200, "slow but complete"])
+    expect(await server.exit).toBe(0)
+    expect(server.stderr()).not.toMatch(/"GET/)
+  })
+
+  it("answers from two worker processes with --workers 2", async () => {
+    const server = start("serve", fixture, "--port", "0", "--workers", "2", "--quiet")
+    const url = await server.url
+    const pids = new Set<string>()
+    for (let i = 0; i < 200 && pids.size < 2; i++) {
+      const body = await (await fetch(url, { headers: { Connection: "close" } })).text()
+      expect(body).toMatch(/multiprocess=true$/)
+      pids.add(/pid=(\d+)/.exec(body)![1]!)
+    }
+    expect(pids.size).toBe(2)
+    expect(pids.has(String(server.child.pid))).toBe(false)
+    server.child.kill("SIGTERM")
+    expect(await server.exit).toBe(0)
+  })
+
+  it.each([
+    [["serve", "test/fixtures/missing.ts"], "effect-wsgi: cannot find app file test/fixtures/missing.ts\n"],
+    [["serve", `${fixture}:nope`], `effect-wsgi: ${fixture} has no export "nope"; it exports: app, default, notAFunction, slow\n`],
+    [["serve", `${fixture}:notAFunction`], `effect-wsgi: ${fixture}:notAFunction is number, not an application function\n`]
+  ])("%j prints one line and exits 2", async (argv, line) => {
+    const server = start(...argv)
+    expect(await server.exit).toBe(2)
+    expect(server.stderr()).toBe(line)
+  })
+})
