@@ -1,0 +1,316 @@
+// Section 2, over HTTP: makeServer and toNodeListener (in a plain node:http server)
+// against raw node:http, hello world, keep-alive and `Connection: close`, load from wrk.
+// Each server runs alone in a child process (bench/http_server.mjs); wrk runs in its own,
+// and loads one server at a time.
+import { spawn, spawnSync } from "node:child_process"
+import net from "node:net"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { loadDist } from "./dist.mjs"
+
+const here = fileURLToPath(new URL(".", import.meta.url))
+const HELLO = "Hello, world!"
+
+const KINDS = [
+  { kind: "raw", label: "raw `node:http`", needs: null },
+  { kind: "listener", label: "`toNodeListener(app)` in `node:http`", needs: "toNodeListener" },
+  { kind: "makeServer", label: "`makeServer`", needs: "makeServer" }
+]
+const MODES = [
+  { mode: "keep-alive", headers: [], rpsTarget: 0.85 },
+  { mode: "close", headers: ["Connection: close"], rpsTarget: 0.95 }
+]
+const P99_TARGET = 1.5
+
+export const wrkAvailable = () => spawnSync("wrk", ["--version"], { encoding: "utf8" }).error === undefined
+
+/** Start one server child; resolves with its port and a stop(). */
+const startServer = (kind) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`${here}http_server.mjs`, kind], { stdio: ["pipe", "pipe", "inherit"] })
+    const lines = createInterface({ input: child.stdout })
+    const timer = setTimeout(() => {
+      child.kill()
+      reject(new Error(`${kind} server did not start in 15 s`))
+    }, 15000)
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${kind} server exited (${signal ?? code}) before listening`))
+    })
+    const answers = []
+    lines.on("line", (line) => answers.shift()?.(JSON.parse(line)))
+    answers.push(({ port }) => {
+      clearTimeout(timer)
+      resolve({
+        port,
+        cpu: () =>
+          new Promise((done) => {
+            answers.push(({ cpu }) => done(cpu))
+            child.stdin.write("cpu\n")
+          }),
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done()
+            const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
+            child.once("exit", () => {
+              clearTimeout(kill)
+              done()
+            })
+            child.stdin.end()
+          })
+      })
+    })
+  })
+
+/** Parse the HTTP/1.x responses in `bytes` (Content-Length or chunked bodies). */
+const parseResponses = (bytes) => {
+  const responses = []
+  let at = 0
+  while (at < bytes.length) {
+    const end = bytes.indexOf("\r\n\r\n", at, "latin1")
+    if (end < 0) break
+    const head = bytes.subarray(at, end).toString("latin1").split("\r\n")
+    const [, status] = /^HTTP\/1\.[01] (\d{3})/.exec(head[0]) ?? []
+    const headers = new Map(head.slice(1).map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]))
+    let bodyStart = end + 4
+    let body
+    if (headers.has("content-length")) {
+      const length = Number(headers.get("content-length"))
+      if (bodyStart + length > bytes.length) break
+      body = bytes.subarray(bodyStart, bodyStart + length)
+      at = bodyStart + length
+    } else if (/chunked/i.test(headers.get("transfer-encoding") ?? "")) {
+      const parts = []
+      let p = bodyStart
+      for (;;) {
+        const lineEnd = bytes.indexOf("\r\n", p, "latin1")
+        if (lineEnd < 0) return { responses, rest: bytes.subarray(at) }
+        const size = parseInt(bytes.subarray(p, lineEnd).toString("latin1"), 16)
+        if (size === 0) {
+          const trailerEnd = bytes.indexOf("\r\n\r\n", lineEnd - 2, "latin1")
+          if (trailerEnd < 0) return { responses, rest: bytes.subarray(at) }
+          p = trailerEnd + 4
+          break
+        }
+        parts.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size))
+        p = lineEnd + 2 + size + 2
+      }
+      body = Buffer.concat(parts)
+      at = p
+    } else {
+      body = bytes.subarray(bodyStart)
+      at = bytes.length
+    }
+    responses.push({ status: Number(status), statusLine: head[0], headers, body: body.toString("latin1") })
+  }
+  return { responses, rest: bytes.subarray(at) }
+}
+
+/** Send `count` requests on one connection (keep-alive) or one (close); check the answers. */
+const sampleCheck = (port, mode, count) =>
+  new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1")
+    const chunks = []
+    const request = mode === "close"
+      ? "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+      : "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    const wanted = mode === "close" ? 1 : count
+    let sent = 0
+    let received = 0
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`${mode} sample check: no complete answer in 5 s`))
+    }, 5000)
+    const finish = (error, value) => {
+      clearTimeout(timer)
+      socket.destroy()
+      error ? reject(error) : resolve(value)
+    }
+    const sizes = []
+    const check = (all) => {
+      const { responses } = parseResponses(all)
+      for (const r of responses.slice(received)) {
+        if (r.status !== 200 || r.body !== HELLO) {
+          return finish(new Error(`${mode} sample check: got ${JSON.stringify(r.statusLine)} with body ${JSON.stringify(r.body.slice(0, 100))}`))
+        }
+      }
+      received = responses.length
+      return responses
+    }
+    socket.on("connect", () => {
+      socket.write(request)
+      sent = 1
+    })
+    socket.on("data", (chunk) => {
+      chunks.push(chunk)
+      const all = Buffer.concat(chunks)
+      const responses = check(all)
+      if (responses === undefined) return
+      if (mode === "keep-alive") {
+        if (received === sent && sent < wanted) {
+          socket.write(request)
+          sent++
+        } else if (received === wanted) {
+          // Every response of a keep-alive connection has the same size (fixed-width Date).
+          let offset = 0
+          for (let i = 0; i < responses.length; i++) {
+            const next = i + 1 < responses.length ? all.indexOf("HTTP/1.", offset + 1, "latin1") : all.length
+            sizes.push(next - offset)
+            offset = next
+          }
+          finish(null, { size: sizes[sizes.length - 1], headers: responses[0].headers })
+        }
+      }
+    })
+    socket.on("end", () => {
+      if (mode !== "close") return finish(new Error(`keep-alive sample check: the server closed the connection after ${received} responses`))
+      const all = Buffer.concat(chunks)
+      if (received !== 1) return finish(new Error(`close sample check: ${received} responses`))
+      finish(null, { size: all.length, headers: parseResponses(all).responses[0].headers })
+    })
+    socket.on("error", (error) => finish(error))
+  })
+
+const fetchCheck = async (port) => {
+  const response = await fetch(`http://127.0.0.1:${port}/`)
+  const text = await response.text()
+  if (response.status !== 200 || text !== HELLO) throw new Error(`fetch sample check: ${response.status} ${JSON.stringify(text.slice(0, 100))}`)
+}
+
+/** Run wrk; resolves with the numbers of its done() callback (bench/wrk_report.lua). */
+const wrk = (port, { seconds, connections, headers, report }) =>
+  new Promise((resolve, reject) => {
+    const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s"]
+    for (const h of headers) args.push("-H", h)
+    if (report) args.push("--latency", "-s", `${here}wrk_report.lua`)
+    args.push(`http://127.0.0.1:${port}/`)
+    const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (out += d))
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`wrk exited ${code}: ${out.slice(-500)}`))
+      if (!report) return resolve(null)
+      const line = out.split("\n").find((l) => l.startsWith("WRK_JSON "))
+      if (line === undefined) return reject(new Error(`wrk printed no report: ${out.slice(-500)}`))
+      resolve({ ...JSON.parse(line.slice(9)), text: out })
+    })
+  })
+
+const ms = (us) => `${(us / 1000).toFixed(2)} ms`
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+export const runHttp = async ({ duration, reps, warmup, connections, log }) => {
+  if (!wrkAvailable()) {
+    const message = "skipped: `wrk` is missing; install it with `apt-get install -y wrk` (Debian) and run the bench again"
+    log(`http: ${message}`)
+    return { rows: [{ section: "Over HTTP", name: "hello world, all servers", result: message, baseline: "", ratio: "", target: "", pass: null }], notes: [] }
+  }
+  const lib = await loadDist()
+  const rows = []
+  const notes = [
+    `HTTP: wrk -t1 -c${connections}; per mode, each server in its own child process gets ${warmup} s of warm-up, then ${reps} rounds of ${duration} s each, one server loaded at a time in an order that rotates; req/s over all rounds, p99 the median of the rounds' p99; ` +
+      "every server answered a sample check first (fetch, and raw HTTP/1.1 requests: status 200, body \"Hello, world!\"), wrk saw no socket errors and no non-2xx answers, and the bytes wrk read match its request count times the checked response size; “server CPU” is the server process’s user + system time during the measured run divided by the requests wrk completed"
+  ]
+  for (const { mode, headers, rpsTarget } of MODES) {
+    const results = {}
+    const servers = {}
+    try {
+      // Start every server of this mode (each alone in its process), check it, warm it up.
+      for (const { kind, label, needs } of KINDS) {
+        if (needs !== null && typeof lib[needs] !== "function") {
+          log(`http ${mode}: ${kind}: skipped: ${needs} not built yet`)
+          results[kind] = { skipped: `skipped: ${needs} not built yet` }
+          continue
+        }
+        const server = (servers[kind] = await startServer(kind))
+        await fetchCheck(server.port)
+        server.sample = await sampleCheck(server.port, mode, 5)
+        await wrk(server.port, { seconds: warmup, connections, headers, report: false })
+        results[kind] = { label, runs: [], cpu: 0, problems: [] }
+      }
+      // Then load one server at a time, in rounds whose order rotates, so a slow patch
+      // of the machine does not land on one server only.
+      const live = KINDS.map((k) => k.kind).filter((kind) => servers[kind] !== undefined)
+      for (let rep = 0; rep < reps; rep++) {
+        for (let k = 0; k < live.length; k++) {
+          const kind = live[(k + rep) % live.length]
+          const server = servers[kind]
+          const r = results[kind]
+          const cpuBefore = await server.cpu()
+          const run = await wrk(server.port, { seconds: duration, connections, headers, report: true })
+          r.cpu += (await server.cpu()) - cpuBefore
+          r.runs.push(run)
+          if (run.status > 0) r.problems.push(`${run.status} non-2xx/3xx answers`)
+          if (run.connect + run.read + run.write + run.timeout > 0) {
+            r.problems.push(`socket errors: connect ${run.connect}, read ${run.read}, write ${run.write}, timeout ${run.timeout}`)
+          }
+          const perResponse = run.bytes / run.requests
+          if (Math.abs(perResponse - server.sample.size) > 0.02 * server.sample.size) {
+            r.problems.push(`wrk read ${perResponse.toFixed(1)} bytes per response, the checked response has ${server.sample.size}`)
+          }
+          log(`http ${mode}: ${kind}: round ${rep + 1}: ${(run.requests / (run.duration_us / 1e6)).toFixed(0)} req/s, p99 ${ms(run.p99_us)}`)
+        }
+      }
+      for (const kind of live) {
+        await sampleCheck(servers[kind].port, mode, 5)
+        const r = results[kind]
+        const requests = r.runs.reduce((sum, run) => sum + run.requests, 0)
+        r.rps = requests / (r.runs.reduce((sum, run) => sum + run.duration_us, 0) / 1e6)
+        r.p99 = median(r.runs.map((run) => run.p99_us))
+        r.cpu /= requests
+        log(`http ${mode}: ${kind}: ${r.rps.toFixed(0)} req/s, p99 ${ms(r.p99)}, server CPU ${r.cpu.toFixed(1)} µs/req${r.problems.length ? ` — ${r.problems.join("; ")}` : ""}`)
+      }
+    } finally {
+      await Promise.all(Object.values(servers).map((server) => server.stop()))
+    }
+    const raw = results.raw
+    for (const { kind, label } of KINDS) {
+      const r = results[kind]
+      if (kind === "raw") {
+        rows.push({
+          section: "Over HTTP",
+          name: `hello, ${mode}: ${label} (baseline)`,
+          result: `${r.rps.toFixed(0)} req/s, p99 ${ms(r.p99)}, server CPU ${r.cpu.toFixed(1)} µs/req`,
+          baseline: "",
+          ratio: "1×",
+          target: "",
+          pass: r.problems.length === 0 ? null : false
+        })
+        if (r.problems.length) notes.push(`raw ${mode}: ${r.problems.join("; ")}`)
+        continue
+      }
+      if (r.skipped !== undefined) {
+        rows.push({ section: "Over HTTP", name: `hello, ${mode}: ${label}`, result: r.skipped, baseline: "", ratio: "", target: "", pass: null })
+        continue
+      }
+      const ok = r.problems.length === 0
+      if (!ok) notes.push(`${kind} ${mode}: ${r.problems.join("; ")} (counted as short)`)
+      rows.push({
+        section: "Over HTTP",
+        name: `hello, ${mode}: ${label}, req/s`,
+        result: `${r.rps.toFixed(0)} req/s (server CPU ${r.cpu.toFixed(1)} µs/req)`,
+        baseline: `raw \`node:http\`: ${raw.rps.toFixed(0)} req/s (${raw.cpu.toFixed(1)} µs/req)`,
+        ratio: `${(r.rps / raw.rps).toFixed(2)}×`,
+        target: `≥ ${rpsTarget}×`,
+        pass: ok && r.rps / raw.rps >= rpsTarget
+      })
+      rows.push({
+        section: "Over HTTP",
+        name: `hello, ${mode}: ${label}, p99 latency`,
+        result: ms(r.p99),
+        baseline: `raw \`node:http\`: ${ms(raw.p99)}`,
+        ratio: `${(r.p99 / raw.p99).toFixed(2)}×`,
+        target: `≤ ${P99_TARGET}×`,
+        pass: ok && r.p99 / raw.p99 <= P99_TARGET
+      })
+    }
+  }
+  return { rows, notes }
+}

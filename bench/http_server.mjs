@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// One server under test for bench/http_section.mjs, alone in its own process:
+//   node bench/http_server.mjs raw|listener|makeServer
+// serves hello world on 127.0.0.1 (a free port), prints {"port": N} once listening,
+// answers a "cpu" line on stdin with {"cpu": <µs of CPU used>}, and closes when its stdin
+// ends.
+import http from "node:http"
+import { createInterface } from "node:readline"
+import { hello } from "./apps.mjs"
+import { loadDist } from "./dist.mjs"
+
+const kind = process.argv[2]
+const HELLO = Buffer.from("Hello, world!", "latin1")
+
+const listen = (server) =>
+  new Promise((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve(server.address().port))
+  })
+
+let port
+let close
+if (kind === "raw") {
+  // The baseline: node:http answering by hand, with the headers the WSGI app sends.
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": "13" })
+    res.end(HELLO)
+  })
+  port = await listen(server)
+  close = () => new Promise((resolve) => server.close(() => resolve()))
+} else if (kind === "listener") {
+  const { toNodeListener } = await loadDist()
+  const server = http.createServer(toNodeListener(hello))
+  port = await listen(server)
+  close = () => new Promise((resolve) => server.close(() => resolve()))
+} else if (kind === "makeServer") {
+  const { makeServer } = await loadDist()
+  const server = await makeServer("127.0.0.1", 0, hello)
+  port = server.port
+  close = () => server.close()
+} else {
+  throw new Error(`unknown server kind ${kind}`)
+}
+
+process.stdout.write(JSON.stringify({ port }) + "\n")
+// A line "cpu" on stdin asks for the CPU time this process used so far (µs, user + system).
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line.trim() === "cpu") {
+    const { user, system } = process.cpuUsage()
+    process.stdout.write(JSON.stringify({ cpu: user + system }) + "\n")
+  }
+})
+process.stdin.on("end", () => {
+  const timer = setTimeout(() => process.exit(0), 2000)
+  timer.unref()
+  Promise.resolve(close()).finally(() => process.exit(0))
+})

@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+// In-process timings of effect-wsgi: the Effect core (three ways of running it) and the
+// SimpleHandler class shim, on the three apps of bench/apps.mjs.
+//
+// Every request gets fresh services (output, input, environ source) and is timed on its
+// own (performance.now() around building its services and running it); its response is
+// then checked (status line, Date, Content-Length, body bytes) outside the timed part,
+// exactly as bench/python_baseline.py does for CPython. µs per request is the median of
+// the rounds' means, after a warm-up.
+//
+//   node bench/inprocess.mjs                  human-readable
+//   node bench/inprocess.mjs --json           one JSON object (what bench/run.mjs reads)
+//   node bench/inprocess.mjs --only runtime:hello --requests 200000 --rounds 1
+//                                              one variant, e.g. under `node --cpu-prof`
+//   node bench/inprocess.mjs --serve          worker mode for bench/run.mjs: JSON commands
+//                                              a line ({"cmd":"round","variant":"shim",
+//                                              "case":"hello","requests":2000}) → {"us": …}
+import { performance } from "node:perf_hooks"
+import { parseArgs } from "node:util"
+import { Context, Effect, Exit, FiberRefs, Runtime } from "effect"
+import { cases, verifyResponse } from "./apps.mjs"
+import { loadDist } from "./dist.mjs"
+
+const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runWith } = await loadDist()
+
+const { values: options } = parseArgs({
+  options: {
+    json: { type: "boolean", default: false },
+    serve: { type: "boolean", default: false },
+    only: { type: "string" },
+    warmup: { type: "string", default: "5000" },
+    rounds: { type: "string", default: "11" },
+    requests: { type: "string", default: "2000" }
+  }
+})
+const WARMUP = Number(options.warmup)
+const ROUNDS = Number(options.rounds)
+const REQUESTS = Number(options.requests)
+
+// One error log for every core request, one wsgi.errors stream for every shim request
+// (CPython's baseline shares one StringIO the same way); both must stay empty.
+const errorLog = ErrorLog.memory()
+const shimErrors = {
+  text: "",
+  write(text) {
+    this.text += text
+  },
+  writelines(lines) {
+    for (const line of lines) this.text += line
+  },
+  flush() {}
+}
+
+// The response sinks. The core gets the library's in-memory Output (`Output.memory()`:
+// `chunks.push(data.slice())`, a view for the Buffers these apps write, as a socket's
+// write queue keeps them); the class gets a `{ write(chunk) }` stdout doing the same.
+// Python's BytesIO copies instead; in CPython that costs ≈ 0.2 µs per hello and ≈ 2.4 µs
+// per 64 KiB. Copying into fresh ArrayBuffers in V8 costs ≈ 19 µs per 64 KiB (the
+// allocator and the GC it triggers), which would measure V8 rather than the handler.
+class ChunkSink {
+  chunks = []
+  write(chunk) {
+    this.chunks.push(chunk.slice())
+  }
+}
+
+/** Everything a sink got, as one buffer (for the checks, untimed). */
+const responseOf = (output) => Buffer.concat(output.chunks)
+
+/** The services of one request, as plain values. */
+const servicesFor = (c) => ({
+  output: Output.memory(),
+  input: Input.fromBytes(c.body),
+  errorLog,
+  environSource: EnvironSource.fromRecord(c.environ)
+})
+
+const fail = (what, exit) => {
+  throw new Error(`${what}: the handler failed: ${String(Exit.isExit(exit) ? JSON.stringify(exit.toJSON()) : exit)}`)
+}
+
+/**
+ * The variants: each `(c) => output | Promise<output>` serves one request of case `c` and
+ * gives back its output sink.
+ */
+export const variants = {
+  // What an Effect user writes: the services as a layer, provided to `run(app)`.
+  provide: {
+    label: "core `run(app)` + `Effect.provide(layer)`",
+    how: { sync: "`Effect.runSync`", async: "`Effect.runPromise`" },
+    sync: (c) => {
+      const services = servicesFor(c)
+      Effect.runSync(Effect.provide(run(c.app), layer(services)))
+      return services.output
+    },
+    async: async (c) => {
+      const services = servicesFor(c)
+      await Effect.runPromise(Effect.provide(run(c.app), layer(services)))
+      return services.output
+    }
+  },
+  // The cheap way to give `run(app)` its services: a runtime over a hand-made context.
+  runtime: {
+    label: "core `run(app)` on `Runtime.make(context)`",
+    how: { sync: "`Runtime.runSync`", async: "`Runtime.runPromise`" },
+    sync: (c) => {
+      const services = servicesFor(c)
+      Runtime.runSync(runtimeFor(services))(run(c.app))
+      return services.output
+    },
+    async: async (c) => {
+      const services = servicesFor(c)
+      await Runtime.runPromise(runtimeFor(services))(run(c.app))
+      return services.output
+    }
+  },
+  // What servers use: services as plain values; a synchronous run is already an Exit.
+  runWith: {
+    label: "core `runWith(app, services)`",
+    how: { sync: "an `Exit` already", async: "`Effect.runPromise`" },
+    sync: (c) => {
+      const services = servicesFor(c)
+      const effect = runWith(c.app, services)
+      if (!Exit.isExit(effect)) return Effect.runPromise(effect).then(() => services.output)
+      if (!Exit.isSuccess(effect)) fail("runWith", effect)
+      return services.output
+    },
+    async: async (c) => {
+      const services = servicesFor(c)
+      const effect = runWith(c.app, services)
+      if (Exit.isExit(effect)) {
+        if (!Exit.isSuccess(effect)) fail("runWith", effect)
+      } else {
+        await Effect.runPromise(effect)
+      }
+      return services.output
+    }
+  },
+  // The class API: `new SimpleHandler(stdin, stdout, stderr, environ).run(app)`.
+  shim: {
+    label: "class `SimpleHandler` (in-memory sink)",
+    how: { async: "`await handler.run(app)`" },
+    async: async (c) => {
+      const stdout = new ChunkSink()
+      await new SimpleHandler(Input.fromBytes(c.body).stream, stdout, shimErrors, c.environ, {
+        multithread: true,
+        multiprocess: false
+      }).run(c.app)
+      return stdout
+    }
+  }
+}
+
+const runtimeFor = (services) =>
+  Runtime.make({
+    context: Context.make(Output, services.output).pipe(
+      Context.add(Input, services.input),
+      Context.add(ErrorLog, services.errorLog),
+      Context.add(EnvironSource, services.environSource),
+      Context.add(FileTransmitter, FileTransmitter.decline)
+    ),
+    runtimeFlags: Runtime.defaultRuntimeFlags,
+    fiberRefs: FiberRefs.empty()
+  })
+
+/** One timed request of `variant` on `case`; its response is checked after, untimed. */
+const makeRequest = (variantName, caseName) => {
+  const c = cases[caseName]
+  const variant = variants[variantName]
+  if (c === undefined || variant === undefined) throw new Error(`unknown variant:case ${variantName}:${caseName}`)
+  const what = `${variantName} ${caseName}`
+  const isAsync = c.async || variant.sync === undefined
+  const serve = isAsync ? variant.async : variant.sync
+  const one = isAsync
+    ? async () => {
+      const start = performance.now()
+      const output = await serve(c)
+      const elapsed = performance.now() - start
+      verifyResponse(responseOf(output), c.expect, what)
+      return elapsed
+    }
+    : () => {
+      const start = performance.now()
+      const output = serve(c)
+      const elapsed = performance.now() - start
+      verifyResponse(responseOf(output), c.expect, what)
+      return elapsed
+    }
+  return { one, isAsync, what }
+}
+
+const requestsMade = new Map()
+
+/** Mean µs per request over `requests` requests (every response checked). */
+export const runRound = async (variantName, caseName, requests) => {
+  const key = `${variantName}:${caseName}`
+  let request = requestsMade.get(key)
+  if (request === undefined) requestsMade.set(key, (request = makeRequest(variantName, caseName)))
+  const { one, isAsync, what } = request
+  let total = 0
+  if (isAsync) for (let i = 0; i < requests; i++) total += await one()
+  else for (let i = 0; i < requests; i++) total += one()
+  if (errorLog.text() !== "" || shimErrors.text !== "") {
+    throw new Error(`${what}: wsgi.errors got ${JSON.stringify((errorLog.text() + shimErrors.text).slice(0, 500))}`)
+  }
+  return (total * 1000) / requests
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** Worker mode for bench/run.mjs: one JSON command a line on stdin, one JSON answer a line. */
+const serveCommands = async () => {
+  const { createInterface } = await import("node:readline")
+  for await (const line of createInterface({ input: process.stdin })) {
+    let answer
+    try {
+      const command = JSON.parse(line)
+      answer = command.cmd === "hello"
+        ? { node: process.version, labels: Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, v.label])) }
+        : {
+          us: await runRound(command.variant, command.case, command.requests),
+          how: variants[command.variant].how[requestsMade.get(`${command.variant}:${command.case}`).isAsync ? "async" : "sync"]
+        }
+    } catch (error) {
+      answer = { error: error instanceof Error ? error.message : String(error) }
+    }
+    process.stdout.write(JSON.stringify(answer) + "\n")
+  }
+}
+
+if (options.serve) {
+  await serveCommands()
+} else {
+  const selected = options.only === undefined
+    ? Object.keys(cases).flatMap((caseName) => Object.keys(variants).map((variantName) => [variantName, caseName]))
+    : options.only.split(",").map((item) => item.split(":"))
+  const results = { node: process.version, cases: {} }
+  for (const [variantName, caseName] of selected) {
+    await runRound(variantName, caseName, WARMUP)
+    const rounds = []
+    for (let r = 0; r < ROUNDS; r++) rounds.push(await runRound(variantName, caseName, REQUESTS))
+    const result = { median_us: median(rounds), rounds_us: rounds, requests: ROUNDS * REQUESTS }
+    ;(results.cases[caseName] ??= {})[variantName] = result
+    if (!options.json) {
+      console.log(`${caseName.padEnd(6)} ${variantName.padEnd(8)} ${result.median_us.toFixed(2).padStart(7)} µs/request  (rounds ${rounds.map((x) => x.toFixed(2)).join(" ")})`)
+    }
+  }
+  if (options.json) process.stdout.write(JSON.stringify(results) + "\n")
+}
