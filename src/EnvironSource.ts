@@ -17,6 +17,11 @@ import { readEnviron } from "./internal/readEnviron.js"
 export interface EnvironSourceShape {
   /** Add this request's variables to `environ` (it already holds the `osEnviron` copy). */
   readonly addCgiVars: (environ: Environ) => void
+  /**
+   * The variables `addCgiVars` would add, when they are a plain record: the handler then
+   * builds the environ in one step instead of calling `addCgiVars`.
+   */
+  readonly variables?: Readonly<Environ>
 }
 
 
@@ -27,6 +32,7 @@ export interface EnvironSourceShape {
  * @category constructors
  */
 export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => ({
+  variables,
   addCgiVars: (environ) => {
     Object.assign(environ, variables)
   }

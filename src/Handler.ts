@@ -13,7 +13,7 @@ import type { HandlerError } from "./HandlerError.js"
 import { Input, type InputShape } from "./Input.js"
 import { Output, type OutputShape } from "./Output.js"
 import type { Application } from "./Protocol.js"
-import { makeDriver, runDriver } from "./internal/handler.js"
+import { makeDriver, runDriver, type Services } from "./internal/handler.js"
 
 /**
  * The services `run` needs.
@@ -56,6 +56,8 @@ export const run = (app: Application): Effect.Effect<void, HandlerError, Handler
     )
   )
 
+const systemClock = Clock.make()
+
 /**
  * The services of one request, as plain values.
  *
@@ -83,12 +85,12 @@ export const runWith = (
   app: Application,
   services: RequestServices,
   config: HandlerConfig = CurrentHandlerConfig.defaultValue(),
-  clock: Clock.Clock = Clock.make()
+  clock: Clock.Clock = systemClock
 ): Effect.Effect<void, HandlerError> =>
   runDriver(
     makeDriver({
       config,
-      services: { ...services, fileTransmitter: services.fileTransmitter ?? decline },
+      services: services.fileTransmitter === undefined ? { ...services, fileTransmitter: decline } : services as Services,
       clock
     }),
     app

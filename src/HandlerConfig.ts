@@ -68,7 +68,8 @@ export interface HandlerConfig {
  * @since 0.1.0
  * @category constants
  */
-export const processEnviron: Readonly<Environ> = Object.freeze(readEnviron())
+// Spread into a literal: V8 then keeps the copy in fast mode, and every request copies it.
+export const processEnviron: Readonly<Environ> = Object.freeze({ ...readEnviron() })
 
 /**
  * CPython's defaults.

@@ -73,33 +73,34 @@ export interface MemoryOutput extends OutputShape {
   text(): string
 }
 
+class MemorySink implements MemoryOutput {
+  readonly chunks: Array<Uint8Array> = []
+  flushes = 0
+  write = (data: Uint8Array): Effect.Effect<void> => {
+    // A copy: an app may reuse its buffer once write() returns (Buffer#slice would be a view).
+    this.chunks.push(Uint8Array.prototype.slice.call(data))
+    return Effect.void
+  }
+  flush = (): Effect.Effect<void> => {
+    this.flushes++
+    return Effect.void
+  }
+  bytes(): Uint8Array {
+    return concatBytes(this.chunks)
+  }
+  text(): string {
+    return decodeLatin1(this.bytes())
+  }
+}
+
 /**
  * Make an in-memory `Output` for tests; provide it with `Layer.succeed(Output, memory)`.
+ * It keeps a copy of every chunk.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const memory = (): MemoryOutput => {
-  const chunks: Array<Uint8Array> = []
-  let flushes = 0
-  const out: MemoryOutput = {
-    chunks,
-    get flushes() {
-      return flushes
-    },
-    write: (data) => {
-      chunks.push(data.slice())
-      return Effect.void
-    },
-    flush: () => {
-      flushes++
-      return Effect.void
-    },
-    bytes: () => concatBytes(chunks),
-    text: () => decodeLatin1(concatBytes(chunks))
-  }
-  return out
-}
+export const memory = (): MemoryOutput => new MemorySink()
 
 /**
  * The response sink of one request.

@@ -12,6 +12,7 @@
 import { Cause, Clock, Effect, Exit } from "effect"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
+import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
 import { type FileWrapperClass, type HandlerConfig, type HeadersClass, processEnviron } from "./HandlerConfig.js"
 import {
@@ -323,6 +324,11 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     }
   }
 
+  /** The `EnvironSource` service: `addCgiVars`, or a subclass's faster route. */
+  protected environSourceService(): EnvironSourceShape {
+    return { addCgiVars: () => this.addCgiVars() }
+  }
+
   #current(): Driver {
     return this.#driver ?? this.#newDriver()
   }
@@ -351,7 +357,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
           return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
         }
       },
-      environSource: { addCgiVars: () => self.addCgiVars() },
+      environSource: this.environSourceService(),
       fileTransmitter: { transmit: () => Effect.succeed(false) }
     }
     this.#driver = makeDriver({ config: this, services, clock: systemClock, steps: this.#steps(), state: this })
@@ -475,6 +481,13 @@ export class SimpleHandler extends BaseHandler {
   }
   override _flush(): void | Promise<void> {
     return runStep(flushSink(this.stdout ?? noStdout))
+  }
+
+  protected override environSourceService(): EnvironSourceShape {
+    // Unless addCgiVars is overridden, the handler lays baseEnv over osEnviron itself.
+    return this.addCgiVars === SimpleHandler.prototype.addCgiVars
+      ? { variables: this.baseEnv, addCgiVars: () => this.addCgiVars() }
+      : super.environSourceService()
   }
 
   protected override outputService(): OutputShape {

@@ -294,9 +294,11 @@ export const closeResult = (d: Driver): Step => {
 
 const setupEnviron = (d: Driver): void => {
   const { config, services, state } = d
-  const environ: Environ = { ...config.osEnviron }
+  const source = services.environSource
+  // One object literal when the variables are known up front (the common case).
+  const environ: Environ = source.variables === undefined ? { ...config.osEnviron } : { ...config.osEnviron, ...source.variables }
   state.environ = environ
-  services.environSource.addCgiVars(environ)
+  if (source.variables === undefined) source.addCgiVars(environ)
   environ["wsgi.input"] = services.input.stream
   environ["wsgi.errors"] = services.errorLog.stream
   environ["wsgi.version"] = config.wsgiVersion
