@@ -7,9 +7,10 @@
  */
 import type { IncomingMessage } from "node:http"
 import { Data } from "effect"
-import { ClientDisconnected, isClientGone } from "../HandlerError.js"
+import { ClientDisconnected } from "../HandlerError.js"
 import type { InputShape } from "../Input.js"
 import { PullInputStream } from "./pullInput.js"
+import { waitForData } from "./readableInput.js"
 
 /**
  * The request body is larger than the server's `maxBodySize`. Reading `wsgi.input` past
@@ -30,24 +31,6 @@ export interface ContinueSender {
   sendContinue(): void
 }
 
-const waitForData = (readable: IncomingMessage): Promise<void> =>
-  new Promise<void>((resolve, reject) => {
-    const done = (): void => {
-      readable.removeListener("readable", done)
-      readable.removeListener("end", done)
-      readable.removeListener("close", done)
-      readable.removeListener("error", failed)
-      resolve()
-    }
-    const failed = (error: unknown): void => {
-      done()
-      reject(isClientGone(error) ? new ClientDisconnected({ cause: error }) : error)
-    }
-    readable.once("readable", done)
-    readable.once("end", done)
-    readable.once("close", done)
-    readable.once("error", failed)
-  })
 
 const gone = (): ClientDisconnected =>
   new ClientDisconnected({ cause: new Error("the request body ended early: the client went away") })

@@ -4,10 +4,11 @@
  * the body (a pipelined request) stay in the stream.
  */
 import type { Readable } from "node:stream"
-import { ClientDisconnected } from "../HandlerError.js"
+import { ClientDisconnected, isClientGone } from "../HandlerError.js"
 import { PullInputStream } from "./pullInput.js"
 
-const waitForData = (readable: Readable): Promise<void> =>
+/** Wait until `readable` has data, ends, or closes; a reset connection is a disconnect. */
+export const waitForData = (readable: Readable): Promise<void> =>
   new Promise<void>((resolve, reject) => {
     const done = (): void => {
       readable.removeListener("readable", done)
@@ -18,7 +19,7 @@ const waitForData = (readable: Readable): Promise<void> =>
     }
     const failed = (error: unknown): void => {
       done()
-      reject(error)
+      reject(isClientGone(error) ? new ClientDisconnected({ cause: error }) : error)
     }
     readable.once("readable", done)
     readable.once("end", done)
