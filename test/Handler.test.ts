@@ -43,6 +43,9 @@ const hello: Application = (_environ, startResponse) => {
   return [latin1("Hello, world!")]
 }
 
+/** The headers of a plain response (PEP 3333 wants a Content-Type on every 200). */
+const textPlain: HeaderList = [["Content-Type", "text/plain"]]
+
 /** The typed failure of an exit (fails the test when there is none). */
 const failureOf = (exit: Exit.Exit<void, HandlerError>): HandlerError => {
   if (Exit.isSuccess(exit)) throw new Error("expected run to fail, but it succeeded")
@@ -75,8 +78,7 @@ describe("run(app): whole responses under TestClock", () => {
   it.effect("is byte-for-byte deterministic, Date included", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(JUNE_5_2006)
-      // Not under the validator: its wrapper is no one-chunk array, so no Content-Length.
-      const first = yield* runRequest(hello)
+      const first = yield* runRequest(underTest(hello))
       expect(first.exit).toStrictEqual(Exit.void)
       expect(first.output).toBe(
         "HTTP/1.0 200 OK\r\n" +
@@ -89,7 +91,7 @@ describe("run(app): whole responses under TestClock", () => {
       expect(first.log).toBe("")
 
       yield* TestClock.adjust("36 hours")
-      const second = yield* runRequest(hello)
+      const second = yield* runRequest(underTest(hello))
       expect(second.output).toBe(
         "HTTP/1.0 200 OK\r\n" +
           "Date: Wed, 07 Jun 2006 06:49:54 GMT\r\n" +
@@ -120,10 +122,10 @@ describe("run(app): whole responses under TestClock", () => {
   it.effect("runWith with a clock gives the same bytes as run with TestClock", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(JUNE_5_2006)
-      const viaRun = yield* runRequest(hello)
+      const viaRun = yield* runRequest(underTest(hello))
       const request = Testing.request()
       const clock = yield* Effect.clock
-      const exit = yield* Effect.exit(runWith(hello, request.services, HandlerConfig.defaults, clock))
+      const exit = yield* Effect.exit(runWith(underTest(hello), request.services, HandlerConfig.defaults, clock))
       expect(exit).toStrictEqual(Exit.void)
       expect(request.output.text()).toBe(viaRun.output)
     }))
@@ -214,15 +216,15 @@ describe("run(app): bodies", () => {
 
   it.effect("an excInfo restart before the headers went out replaces the status and the headers", () =>
     Effect.gen(function*() {
-      const { exit, output } = yield* runRequest((_environ, startResponse) => {
-        startResponse("200 OK", [["X-Dropped", "1"]])
+      const { exit, output } = yield* runRequest(underTest((_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "text/plain"], ["X-Dropped", "1"]])
         try {
           throw new AppFailure("changed my mind")
         } catch (error) {
           startResponse("503 Service Unavailable", [["Content-Type", "text/plain"]], error)
         }
         return [latin1("down")]
-      })
+      }))
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(
         `HTTP/1.0 503 Service Unavailable\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\ndown`
@@ -233,32 +235,34 @@ describe("run(app): bodies", () => {
     Effect.gen(function*() {
       const original = new AppFailure("too late")
       let rethrown: unknown
-      const { exit, log, output } = yield* runRequest(async (_environ, startResponse) => {
-        await startResponse("200 OK", [])(latin1("partial"))
+      const { exit, log, output } = yield* runRequest(underTest(async (_environ, startResponse) => {
+        await startResponse("200 OK", textPlain)(latin1("partial"))
         try {
-          startResponse("500 Internal Server Error", [], original)
+          startResponse("500 Internal Server Error", textPlain, original)
         } catch (error) {
           rethrown = error
           throw error
         }
         return []
-      })
+      }))
       expect(rethrown).toBe(original)
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ResponseAborted)
       expect((failure as ResponseAborted).cause).toBe(original)
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\n\r\npartial`)
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\n\r\npartial`)
       expect(firstLine(log)).toBe("AppFailure: too late")
     }))
 
   it.effect("gives the app every wsgi.* key and the request's variables", () =>
     Effect.gen(function*() {
       let seen: Environ = {}
-      const request = yield* runRequest((environ, startResponse) => {
+      // Unvalidated: the test checks that wsgi.input and wsgi.errors are the request's very
+      // streams, which the validator replaces with checking wrappers.
+      const request = yield* runRequest(underTest((environ, startResponse) => {
         seen = environ
-        startResponse("200 OK", [])
+        startResponse("200 OK", textPlain)
         return []
-      }, { environ: { HTTPS: "on", QUERY_STRING: "a=1" } })
+      }, { validate: false }), { environ: { HTTPS: "on", QUERY_STRING: "a=1" } })
       expect(seen["QUERY_STRING"]).toBe("a=1")
       expect(seen["wsgi.url_scheme"]).toBe("https")
       expect(seen["wsgi.version"]).toEqual([1, 0])
@@ -274,9 +278,9 @@ describe("run(app): bodies", () => {
 describe("run(app): the typed error channel", () => {
   it.effect("an app error before the headers is logged and answered with the 500 page; run succeeds", () =>
     Effect.gen(function*() {
-      const { exit, log, output } = yield* runRequest(() => {
+      const { exit, log, output } = yield* runRequest(underTest(() => {
         throw new AppFailure("early")
-      })
+      }))
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(ORIGIN_ERROR_PAGE)
       expect(firstLine(log)).toBe("AppFailure: early")
@@ -284,10 +288,10 @@ describe("run(app): the typed error channel", () => {
 
   it.effect("an async app that rejects before the headers gets the 500 page", () =>
     Effect.gen(function*() {
-      const { exit, log, output } = yield* runRequest(async () => {
+      const { exit, log, output } = yield* runRequest(underTest(async () => {
         await Promise.resolve()
         throw new AppFailure("rejected")
-      })
+      }))
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(ORIGIN_ERROR_PAGE)
       expect(firstLine(log)).toBe("AppFailure: rejected")
@@ -296,17 +300,17 @@ describe("run(app): the typed error channel", () => {
   it.effect("an app error after the headers fails with ResponseAborted carrying the app's error", () =>
     Effect.gen(function*() {
       const original = new AppFailure("late")
-      const { exit, log, output } = yield* runRequest((_environ, startResponse) => {
-        startResponse("200 OK", [])
+      const { exit, log, output } = yield* runRequest(underTest((_environ, startResponse) => {
+        startResponse("200 OK", textPlain)
         return (function*() {
           yield latin1("first")
           throw original
         })()
-      })
+      }))
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ResponseAborted)
       expect((failure as ResponseAborted).cause).toBe(original)
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\n\r\nfirst`)
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\n\r\nfirst`)
       expect(firstLine(log)).toBe("AppFailure: late")
     }))
 
@@ -320,10 +324,10 @@ describe("run(app): the typed error channel", () => {
         }
       }
       const config = HandlerConfig.make({ headersClass: HtmlOnlyHeaders })
-      const { exit, log, output } = yield* runRequest((_environ, startResponse) => {
+      const { exit, log, output } = yield* runRequest(underTest((_environ, startResponse) => {
         startResponse("200 OK", [["Content-Type", "text/html"]])
         throw new AppFailure("first")
-      }, {}, config)
+      }), {}, config)
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ApplicationError)
       expect((failure as ApplicationError).cause).toBe(refusal)
@@ -334,9 +338,9 @@ describe("run(app): the typed error channel", () => {
   it.effect("fails with ProtocolError when the error page itself cannot be started", () =>
     Effect.gen(function*() {
       const config = HandlerConfig.make({ errorStatus: "oops!" })
-      const { exit, log, output } = yield* runRequest(() => {
+      const { exit, log, output } = yield* runRequest(underTest(() => {
         throw new AppFailure("first")
-      }, {}, config)
+      }), {}, config)
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ProtocolError)
       expect((failure as ProtocolError).message).toBe("Status message must begin w/3-digit code")
@@ -355,9 +359,9 @@ describe("run(app): the typed error channel", () => {
         flush: () => {}
       })
       const exit = yield* Effect.exit(
-        run(() => {
+        run(underTest(() => {
           throw new AppFailure("first")
-        }).pipe(Effect.provideService(ErrorLog, brokenLog), Effect.provide(request.layer))
+        })).pipe(Effect.provideService(ErrorLog, brokenLog), Effect.provide(request.layer))
       )
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(OutputError)
@@ -369,7 +373,7 @@ describe("run(app): the typed error channel", () => {
     Effect.gen(function*() {
       const { body, closes } = closeable([latin1("a"), latin1("b")])
       const { output } = failingAfter(0, clientGone)
-      const { exit, log } = yield* runWithOutput(fixed("200 OK", [], body), output)
+      const { exit, log } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, body)), output)
       expect(exit).toStrictEqual(Exit.void)
       expect(log).toBe("")
       expect(closes()).toBe(1)
@@ -378,9 +382,9 @@ describe("run(app): the typed error channel", () => {
   it.effect("a client that went away during the error page is no error either", () =>
     Effect.gen(function*() {
       const { output } = failingAfter(0, clientGone)
-      const { exit, log } = yield* runWithOutput(() => {
+      const { exit, log } = yield* runWithOutput(underTest(() => {
         throw new AppFailure("first")
-      }, output)
+      }), output)
       expect(exit).toStrictEqual(Exit.void)
       expect(firstLine(log)).toBe("AppFailure: first")
     }))
@@ -389,14 +393,14 @@ describe("run(app): the typed error channel", () => {
     Effect.gen(function*() {
       let seen: unknown
       const { output } = failingAfter(0, clientGone)
-      const { exit, log } = yield* runWithOutput(async (_environ, startResponse) => {
+      const { exit, log } = yield* runWithOutput(underTest(async (_environ, startResponse) => {
         try {
-          await startResponse("200 OK", [])(latin1("lost"))
+          await startResponse("200 OK", textPlain)(latin1("lost"))
         } catch (error) {
           seen = error
         }
         return []
-      }, output)
+      }), output)
       expect(seen).toBeInstanceOf(ClientDisconnected)
       expect(exit).toStrictEqual(Exit.void)
       expect(log).toBe("")
@@ -405,27 +409,27 @@ describe("run(app): the typed error channel", () => {
   it.effect("write() after the response finished is refused", () =>
     Effect.gen(function*() {
       let write: ((data: Uint8Array) => Promise<void>) | undefined
-      const { exit, output } = yield* runRequest((_environ, startResponse) => {
-        write = startResponse("200 OK", [])
+      const { exit, output } = yield* runRequest(underTest((_environ, startResponse) => {
+        write = startResponse("200 OK", textPlain)
         return []
-      })
+      }))
       expect(exit).toStrictEqual(Exit.void)
       const late = yield* Effect.promise(() => write!(latin1("late")).then(() => undefined, (error: unknown) => error))
       expect(late).toBeInstanceOf(ProtocolError)
       expect((late as ProtocolError).message).toBe("write() called after the response was finished")
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Length: 0\r\n\r\n`)
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`)
     }))
 
   it.effect("an output failure that is not a disconnect after the headers is logged and aborts the response", () =>
     Effect.gen(function*() {
       const broken = new OutputError({ message: "disk on fire", cause: new Error("EIO") })
       const { memory, output } = failingAfter(1, () => broken)
-      const { exit, log } = yield* runWithOutput(fixed("200 OK", [], [latin1("a"), latin1("b")]), output)
+      const { exit, log } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, [latin1("a"), latin1("b")])), output)
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ResponseAborted)
       expect((failure as ResponseAborted).cause).toBe(broken)
       expect(firstLine(log)).toBe("OutputError: disk on fire")
-      expect(memory.text()).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\n\r\n`)
+      expect(memory.text()).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\n\r\n`)
     }))
 })
 
@@ -444,7 +448,7 @@ describe("run(app): close() is called exactly once", () => {
   it.effect("after a successful response", () =>
     Effect.gen(function*() {
       const { body, closes } = closeable([latin1("ok")])
-      const { exit } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(exit).toStrictEqual(Exit.void)
       expect(closes()).toBe(1)
     }))
@@ -452,7 +456,7 @@ describe("run(app): close() is called exactly once", () => {
   it.effect("when the body fails at its first chunk (error page sent)", () =>
     Effect.gen(function*() {
       const { body, closes } = failingAt(0)
-      const { exit, output } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit, output } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(ORIGIN_ERROR_PAGE)
       expect(closes()).toBe(1)
@@ -461,9 +465,9 @@ describe("run(app): close() is called exactly once", () => {
   it.effect("when the body fails at a later chunk (response aborted)", () =>
     Effect.gen(function*() {
       const { body, closes } = failingAt(2)
-      const { exit, output } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit, output } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(failureOf(exit)).toBeInstanceOf(ResponseAborted)
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\n\r\nchunk 0;chunk 1;`)
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\n\r\nchunk 0;chunk 1;`)
       expect(closes()).toBe(1)
     }))
 
@@ -474,7 +478,7 @@ describe("run(app): close() is called exactly once", () => {
           throw new AppFailure("no headers yet")
         }
       })
-      const { exit, output } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit, output } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(ORIGIN_ERROR_PAGE)
       expect(closes()).toBe(1)
@@ -484,7 +488,7 @@ describe("run(app): close() is called exactly once", () => {
     Effect.gen(function*() {
       const { body, closes } = closeable([latin1("a"), latin1("b"), latin1("c")])
       const { output } = failingAfter(2, clientGone)
-      const { exit } = yield* runWithOutput(fixed("200 OK", [], body), output)
+      const { exit } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, body)), output)
       expect(exit).toStrictEqual(Exit.void)
       expect(closes()).toBe(1)
     }))
@@ -495,9 +499,9 @@ describe("run(app): close() is called exactly once", () => {
       const { body, closes } = closeable([latin1("done")], () => {
         throw broken
       })
-      const { exit, log, output } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit, log, output } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(closes()).toBe(1)
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Length: 4\r\n\r\ndone`)
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\ndone`)
       expect(firstLine(log)).toBe("AppFailure: close failed")
       const failure = failureOf(exit)
       expect(failure).toBeInstanceOf(ResponseAborted)
@@ -513,7 +517,7 @@ describe("run(app): close() is called exactly once", () => {
           closed = true
         }
       })
-      const { exit } = yield* runRequest(fixed("200 OK", [], body))
+      const { exit } = yield* runRequest(underTest(fixed("200 OK", textPlain, body)))
       expect(exit).toStrictEqual(Exit.void)
       expect(closed).toBe(true)
     }))
@@ -522,13 +526,13 @@ describe("run(app): close() is called exactly once", () => {
     Effect.gen(function*() {
       let cleanedUp = 0
       const { output } = failingAfter(2, clientGone)
-      const { exit } = yield* runWithOutput(fixed("200 OK", [], (function*() {
+      const { exit } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, (function*() {
         try {
           for (let i = 0; i < 10; i++) yield latin1(`${i}`)
         } finally {
           cleanedUp++
         }
-      })()), output)
+      })())), output)
       expect(exit).toStrictEqual(Exit.void)
       expect(cleanedUp).toBe(1)
     }))
@@ -537,13 +541,13 @@ describe("run(app): close() is called exactly once", () => {
     Effect.gen(function*() {
       let cleanedUp = 0
       const { output } = failingAfter(2, clientGone)
-      const { exit } = yield* runWithOutput(fixed("200 OK", [], (async function*() {
+      const { exit } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, (async function*() {
         try {
           for (let i = 0; i < 10; i++) yield latin1(`${i}`)
         } finally {
           cleanedUp++
         }
-      })()), output)
+      })())), output)
       expect(exit).toStrictEqual(Exit.void)
       expect(cleanedUp).toBe(1)
     }))
@@ -576,7 +580,7 @@ describe("run(app): interrupted", () => {
         }
       })())
       const { output, reached } = yield* stuckOutput(2)
-      const fiber = yield* Effect.fork(runWithOutput(fixed("200 OK", [], body), output))
+      const fiber = yield* Effect.fork(runWithOutput(underTest(fixed("200 OK", textPlain, body)), output))
       yield* Deferred.await(reached)
       yield* Fiber.interrupt(fiber)
       expect(closes()).toBe(1)
@@ -594,7 +598,7 @@ describe("run(app): interrupted", () => {
           }
         })
       })
-      const fiber = yield* Effect.fork(runRequest(fixed("200 OK", [], body)))
+      const fiber = yield* Effect.fork(runRequest(underTest(fixed("200 OK", textPlain, body))))
       yield* Deferred.await(reached)
       yield* Fiber.interrupt(fiber)
       expect(closes()).toBe(1)
@@ -616,13 +620,13 @@ describe("run(app): responses without a body", () => {
 
   it.effect("a 200 with one empty chunk gets Content-Length: 0", () =>
     Effect.gen(function*() {
-      const { output } = yield* runRequest(fixed("200 OK", [], [new Uint8Array(0)]))
-      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Length: 0\r\n\r\n`)
+      const { output } = yield* runRequest(underTest(fixed("200 OK", textPlain, [new Uint8Array(0)])))
+      expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`)
     }))
 
   it.effect("HEAD on an origin server sends the headers (with the body's length) but no body bytes", () =>
     Effect.gen(function*() {
-      const { exit, output } = yield* runRequest(hello, { environ: { REQUEST_METHOD: "HEAD" } })
+      const { exit, output } = yield* runRequest(underTest(hello), { environ: { REQUEST_METHOD: "HEAD" } })
       expect(exit).toStrictEqual(Exit.void)
       expect(output).toBe(
         `HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n`
@@ -644,25 +648,25 @@ describe("run(app): responses without a body", () => {
 describe("run(app): withConfig", () => {
   it.effect("originServer false sends a CGI Status: line and no Date", () =>
     Effect.gen(function*() {
-      const { output } = yield* runRequest(hello, {}, HandlerConfig.make({ originServer: false }))
+      const { output } = yield* runRequest(underTest(hello), {}, HandlerConfig.make({ originServer: false }))
       expect(output).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!")
     }))
 
   it.effect("httpVersion is the version of the status line", () =>
     Effect.gen(function*() {
-      const { output } = yield* runRequest(fixed("200 OK", [], []), {}, HandlerConfig.make({ httpVersion: "1.1" }))
-      expect(output).toBe(`HTTP/1.1 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Length: 0\r\n\r\n`)
+      const { output } = yield* runRequest(underTest(fixed("200 OK", textPlain, [])), {}, HandlerConfig.make({ httpVersion: "1.1" }))
+      expect(output).toBe(`HTTP/1.1 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`)
     }))
 
   it.effect("serverSoftware adds a Server header after Date, unless the app set one", () =>
     Effect.gen(function*() {
       const config = HandlerConfig.make({ serverSoftware: "FooBar/1.0" })
-      const plain = yield* runRequest(fixed("200 OK", [], []), {}, config)
+      const plain = yield* runRequest(underTest(fixed("200 OK", textPlain, [])), {}, config)
       expect(plain.output).toBe(
-        `HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nServer: FooBar/1.0\r\nContent-Length: 0\r\n\r\n`
+        `HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nServer: FooBar/1.0\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`
       )
-      const own = yield* runRequest(fixed("200 OK", [["Server", "Mine"]], []), {}, config)
-      expect(own.output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nServer: Mine\r\nContent-Length: 0\r\n\r\n`)
+      const own = yield* runRequest(underTest(fixed("200 OK", [["Server", "Mine"], ["Content-Type", "text/plain"]], [])), {}, config)
+      expect(own.output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nServer: Mine\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`)
     }))
 
   it.effect("serverSoftware is the default SERVER_SOFTWARE of an origin server only", () =>
@@ -670,14 +674,14 @@ describe("run(app): withConfig", () => {
       const seen: Array<unknown> = []
       const app: Application = (environ, startResponse) => {
         seen.push(environ["SERVER_SOFTWARE"])
-        startResponse("200 OK", [])
+        startResponse("200 OK", textPlain)
         return []
       }
       const osEnviron = {}
-      yield* runRequest(app, {}, HandlerConfig.make({ serverSoftware: "FooBar/1.0", osEnviron }))
-      yield* runRequest(app, {}, HandlerConfig.make({ serverSoftware: "FooBar/1.0", osEnviron, originServer: false }))
+      yield* runRequest(underTest(app), {}, HandlerConfig.make({ serverSoftware: "FooBar/1.0", osEnviron }))
+      yield* runRequest(underTest(app), {}, HandlerConfig.make({ serverSoftware: "FooBar/1.0", osEnviron, originServer: false }))
       yield* runRequest(
-        app,
+        underTest(app),
         { environ: { SERVER_SOFTWARE: "Front/2" } },
         HandlerConfig.make({ serverSoftware: "FooBar/1.0", osEnviron })
       )
@@ -692,12 +696,12 @@ describe("run(app): withConfig", () => {
       }
       const app: Application = () => nested(5)
       const frames = (log: string) => log.split("\n").filter((line) => /^\s+at /.test(line)).length
-      const none = yield* runRequest(app, {}, HandlerConfig.make({ tracebackLimit: 0 }))
+      const none = yield* runRequest(underTest(app), {}, HandlerConfig.make({ tracebackLimit: 0 }))
       expect(none.log).toBe("AppFailure: deep\n")
-      const two = yield* runRequest(app, {}, HandlerConfig.make({ tracebackLimit: 2 }))
+      const two = yield* runRequest(underTest(app), {}, HandlerConfig.make({ tracebackLimit: 2 }))
       expect(firstLine(two.log)).toBe("AppFailure: deep")
       expect(frames(two.log)).toBe(2)
-      const all = yield* runRequest(app, {}, HandlerConfig.make({ tracebackLimit: null }))
+      const all = yield* runRequest(underTest(app), {}, HandlerConfig.make({ tracebackLimit: null }))
       expect(frames(all.log)).toBeGreaterThan(2)
     }))
 
@@ -708,9 +712,9 @@ describe("run(app): withConfig", () => {
         errorHeaders: [["Content-Type", "text/html"], ["Retry-After", "5"]],
         errorBody: latin1("<p>later</p>")
       })
-      const { output } = yield* runRequest(() => {
+      const { output } = yield* runRequest(underTest(() => {
         throw new AppFailure("x")
-      }, {}, config)
+      }), {}, config)
       expect(output).toBe(
         `HTTP/1.0 503 Service Unavailable\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/html\r\nRetry-After: 5\r\n` +
           "Content-Length: 12\r\n\r\n<p>later</p>"
@@ -721,9 +725,9 @@ describe("run(app): withConfig", () => {
     Effect.gen(function*() {
       const config = HandlerConfig.make({ errorHeaders: [["Content-Type", "text/plain"]] })
       for (let i = 0; i < 2; i++) {
-        const { output } = yield* runRequest(() => {
+        const { output } = yield* runRequest(underTest(() => {
           throw new AppFailure("x")
-        }, {}, config)
+        }), {}, config)
         expect(output).toBe(ORIGIN_ERROR_PAGE)
       }
       expect(config.errorHeaders).toEqual([["Content-Type", "text/plain"]])
@@ -739,11 +743,11 @@ describe("run(app): withConfig", () => {
         wsgiFileWrapper: null,
         osEnviron: { FROM_OS: "1", SERVER_NAME: "os-name" }
       })
-      yield* runRequest((environ, startResponse) => {
+      yield* runRequest(underTest((environ, startResponse) => {
         seen = environ
-        startResponse("200 OK", [])
+        startResponse("200 OK", textPlain)
         return []
-      }, {}, config)
+      }), {}, config)
       expect(seen["wsgi.multithread"]).toBe(false)
       expect(seen["wsgi.multiprocess"]).toBe(false)
       expect(seen["wsgi.run_once"]).toBe(true)
@@ -755,7 +759,7 @@ describe("run(app): withConfig", () => {
   it.effect("withConfig is dual: data-last in a pipe", () =>
     Effect.gen(function*() {
       const request = Testing.request()
-      yield* run(hello).pipe(withConfig(HandlerConfig.make({ originServer: false })), Effect.provide(request.layer))
+      yield* run(underTest(hello)).pipe(withConfig(HandlerConfig.make({ originServer: false })), Effect.provide(request.layer))
       expect(request.output.text()).toBe(
         "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!"
       )
@@ -774,7 +778,7 @@ describe("run(app): services", () => {
           return Effect.void
         }
       }
-      const { exit } = yield* runWithOutput(hello, framing)
+      const { exit } = yield* runWithOutput(underTest(hello), framing)
       expect(exit).toStrictEqual(Exit.void)
       expect(heads).toEqual([["200 OK", [["Date", EPOCH_DATE], ["Content-Type", "text/plain"], ["Content-Length", "13"]]]])
       expect(memory.text()).toBe("Hello, world!")
