@@ -24,10 +24,7 @@ export default defineConfig({
         test: {
           name: "validated",
           include: [gatewayTests],
-          env: { WSGI_VALIDATE: "1" },
-          // underTest collects garbage after each test, so a body no gateway closed is
-          // reported by the validator's finalizer in the test that leaked it.
-          poolOptions: { forks: { execArgv: ["--expose-gc"] } }
+          env: { WSGI_VALIDATE: "1" }
         }
       }
     ]
