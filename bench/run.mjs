@@ -12,7 +12,7 @@
 //
 // Progress goes to stderr; stdout gets the machine, the table and its notes.
 import { execFileSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -146,6 +146,9 @@ const output = [...machineLines, "", table, "", legend, "", ...notes.map((n) => 
 process.stdout.write(output + "\n")
 
 if (!options["no-record"] && sections.size === 3) {
+  // Keep the sections other scripts record (npm run soak writes "## Soak").
+  const previous = existsSync(`${here}RESULTS.md`) ? readFileSync(`${here}RESULTS.md`, "utf8") : ""
+  const soak = previous.indexOf("\n## Soak")
   writeFileSync(
     `${here}RESULTS.md`,
     [
@@ -155,7 +158,8 @@ if (!options["no-record"] && sections.size === 3) {
       "Every ratio is against a baseline measured in the same run, on the same machine.",
       "",
       output,
-      ""
+      "",
+      soak === -1 ? "" : previous.slice(soak + 1)
     ].join("\n")
   )
   log("recorded in bench/RESULTS.md")

@@ -228,6 +228,7 @@ export const makeServer = async (
     answer(gateway, socket as HttpSocket, 501, "Not Implemented", `CONNECT ${request.url ?? ""}`)
   })
 
+  gateway.unixSocket = options.path !== undefined
   await listen(server, host, port, options.path)
   const address = server.address()
   const bound = typeof address === "object" && address !== null ? (address as AddressInfo) : null

@@ -89,7 +89,13 @@ class RequestVariables implements EnvironSourceShape, RequestLine {
     // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, not Host.
     const authority = absoluteAuthority(this.target)
     if (authority !== null) environ["HTTP_HOST"] = authority
-    if (gateway.forwardedAllowIps.length > 0 && isTrusted(this.remoteAddress, gateway.forwardedAllowIps)) {
+    // A peer on a unix socket has no address: only local processes allowed by the socket's
+    // permissions can connect, so it is trusted as soon as any peer is (as gunicorn does).
+    const peer = this.remoteAddress
+    if (
+      gateway.forwardedAllowIps.length > 0 &&
+      (peer === "" ? gateway.unixSocket : isTrusted(peer, gateway.forwardedAllowIps))
+    ) {
       applyForwarded(environ, gateway.forwardedAllowIps)
     }
   }
@@ -161,6 +167,8 @@ export class Gateway implements ConnectionPolicy {
   readonly forwardedAllowIps: ReadonlyArray<string>
   /** True when environs start empty, so the CGI variables can be written straight in. */
   readonly emptyOsEnviron: boolean
+  /** True when the server listens on a unix socket (set by makeServer): its peers have no address. */
+  unixSocket = false
   /** Milliseconds a request may take to its last response byte (0: no limit). */
   readonly responseTimeout: number
   /** Responses the timeout already answered or cut. */

@@ -1,0 +1,311 @@
+/**
+ * Debian's nginx in front of `effect-wsgi serve --workers 2 --forwarded-allow-ips 127.0.0.1`
+ * on loopback, configured with the very block docs/deploy.md shows (ports and certificate
+ * swapped): the app sees the client's address and
+ * scheme (plain and TLS-terminated) from X-Forwarded-For / X-Forwarded-Proto and from
+ * Forwarded, a client's own forwarded headers are not believed, the same headers sent
+ * straight to the workers from an untrusted address change nothing, and both workers serve.
+ *
+ * The client connects from 127.0.0.5 (all of 127/8 is loopback), nginx from 127.0.0.1, so
+ * the trusted proxy and the client are told apart. Skipped, with the reason printed, only
+ * when there is no nginx binary (`apt-get install -y nginx`).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { request as httpRequest } from "node:http"
+import { request as httpsRequest } from "node:https"
+import { connect, createServer } from "node:net"
+import { tmpdir, userInfo } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const root = join(import.meta.dirname, "..", "..")
+const fixtures = join(import.meta.dirname, "fixtures")
+const CLIENT = "127.0.0.5"
+
+const findNginx = (): string | null => {
+  try {
+    const found = execFileSync("sh", ["-c", "command -v nginx"], { encoding: "utf8" }).trim()
+    if (found !== "") return found
+  } catch {
+    // not on PATH
+  }
+  for (const candidate of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]) {
+    if (existsSync(candidate)) return candidate
+  }
+  return null
+}
+
+const nginx = findNginx()
+if (nginx === null) {
+  console.warn("[test/deploy/nginx.test.ts] skipped: no nginx binary (on PATH or in /usr/sbin); install it with `apt-get install -y nginx`")
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the tests start right after). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+const accepting = async (port: number, ms = 10_000): Promise<void> => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1")
+      socket.once("connect", () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once("error", () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** The block of docs/deploy.md marked `<!-- tested: test/deploy/nginx.test.ts -->`. */
+const documentedBlock = (): string => {
+  const doc = readFileSync(join(root, "docs", "deploy.md"), "utf8")
+  const match = /<!-- tested: test\/deploy\/nginx\.test\.ts -->\n```nginx\n([\s\S]*?)```/.exec(doc)
+  if (match === null) throw new Error("docs/deploy.md has no tested nginx block")
+  return match[1]!
+}
+
+/** Replace `from` (which must be there) with `to`. */
+const swap = (text: string, from: string, to: string): string => {
+  if (!text.includes(from)) throw new Error(`docs/deploy.md's nginx block no longer has ${JSON.stringify(from)}`)
+  return text.split(from).join(to)
+}
+
+/**
+ * The nginx configuration of docs/deploy.md as tested: its block as written, with the test's
+ * ports and certificate, plus a location that sends RFC 7239 Forwarded (the doc's
+ * alternative), inside a top level that lets nginx run unprivileged from a temporary prefix.
+ */
+const nginxConfig = (options: {
+  readonly dir: string
+  readonly appPort: number
+  readonly httpPort: number
+  readonly httpsPort: number
+}): string => {
+  const { dir, appPort, httpPort, httpsPort } = options
+  let block = documentedBlock()
+  block = swap(block, "server 127.0.0.1:8000;", `server 127.0.0.1:${appPort};`)
+  block = swap(block, "listen 80;", `listen 127.0.0.1:${httpPort};`)
+  block = swap(block, "listen 443 ssl;", `listen 127.0.0.1:${httpsPort} ssl;`)
+  block = swap(block, "/etc/ssl/certs/example.com.pem", join(fixtures, "localhost.crt"))
+  block = swap(block, "/etc/ssl/private/example.com.key", join(fixtures, "localhost.key"))
+  const rfc7239 = `
+    location /rfc7239/ {
+        proxy_pass http://effect_wsgi;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        proxy_set_header Forwarded "for=$remote_addr;proto=$scheme";
+    }
+}
+`
+  block = block.replace(/}\s*$/, rfc7239)
+  const asRoot = process.getuid?.() === 0
+  return `
+daemon off;
+worker_processes 1;
+${asRoot ? `user ${userInfo().username};` : ""}
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+
+${block}
+}
+`
+}
+
+interface Seen {
+  readonly pid: number
+  readonly REMOTE_ADDR: string
+  readonly "wsgi.url_scheme": string
+  readonly HTTP_HOST: string
+  readonly HTTP_X_FORWARDED_FOR: string | null
+  readonly HTTP_X_FORWARDED_PROTO: string | null
+  readonly HTTP_FORWARDED: string | null
+  readonly PATH_INFO: string
+  readonly QUERY_STRING: string
+  readonly requestUri: string
+}
+
+/** GET `path` from `port` (https when asked), connecting from `CLIENT`. */
+const get = (port: number, path: string, options: { readonly https?: boolean; readonly headers?: Record<string, string> } = {}): Promise<Seen> =>
+  new Promise((resolve, reject) => {
+    const request = options.https === true ? httpsRequest : httpRequest
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        localAddress: CLIENT,
+        headers: options.headers ?? {},
+        agent: false,
+        rejectUnauthorized: false
+      },
+      (res) => {
+        let body = ""
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (body += chunk))
+        res.on("end", () => {
+          if (res.statusCode !== 200) reject(new Error(`${res.statusCode}: ${body}`))
+          else resolve(JSON.parse(body) as Seen)
+        })
+        res.on("error", reject)
+      }
+    )
+    req.on("error", reject)
+    req.end()
+  })
+
+const waitExit = (child: ChildProcess, ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      resolve()
+    }, ms)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+describe.skipIf(nginx === null)("nginx in front of effect-wsgi --workers 2", () => {
+  let dir: string
+  let app: ChildProcess
+  let proxy: ChildProcess
+  let appPort = 0
+  let httpPort = 0
+  let httpsPort = 0
+  let appLog = ""
+  let proxyLog = ""
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "effect-wsgi-nginx-"))
+    // The CLI as built (npm test builds it); from source when there is no build.
+    const cli = existsSync(join(root, "dist", "cli.js")) ? [join(root, "dist", "cli.js")] : ["--import", "tsx", join(root, "src", "cli.ts")]
+    app = spawn(
+      process.execPath,
+      [...cli, "serve", "test/deploy/fixtures/proxiedApp.ts", "--workers", "2", "--port", "0", "--forwarded-allow-ips", "127.0.0.1", "--quiet"],
+      { cwd: root, stdio: ["ignore", "ignore", "pipe"] }
+    )
+    const workers = new Set<string>()
+    appPort = await new Promise<number>((resolve, reject) => {
+      app.stderr!.setEncoding("utf8")
+      app.stderr!.on("data", (chunk: string) => {
+        appLog += chunk
+        for (const match of appLog.matchAll(/on http:\/\/127\.0\.0\.1:(\d+)\/ \(worker (\d+)\)/g)) {
+          workers.add(match[2]!)
+          if (workers.size === 2) resolve(Number(match[1]))
+        }
+      })
+      app.once("exit", (code) => reject(new Error(`effect-wsgi exited (${code}): ${appLog}`)))
+      setTimeout(() => reject(new Error(`effect-wsgi did not start two workers: ${appLog}`)), 15_000)
+    })
+
+    httpPort = await freePort()
+    httpsPort = await freePort()
+    for (const sub of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) rmSync(join(dir, sub), { recursive: true, force: true })
+    writeFileSync(join(dir, "nginx.conf"), nginxConfig({ dir, appPort, httpPort, httpsPort }))
+    proxy = spawn(nginx!, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "pipe", "pipe"] })
+    proxy.stderr!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
+    proxy.stdout!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
+    const failed = new Promise<never>((_resolve, reject) => {
+      proxy.once("exit", (code) => reject(new Error(`nginx exited (${code}): ${proxyLog}`)))
+    })
+    await Promise.race([Promise.all([accepting(httpPort), accepting(httpsPort)]), failed])
+  }, 30_000)
+
+  afterAll(async () => {
+    if (proxy !== undefined) {
+      proxy.kill("SIGQUIT")
+      await waitExit(proxy, 5_000)
+    }
+    if (app !== undefined) {
+      app.kill("SIGTERM")
+      await waitExit(app, 5_000)
+    }
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }, 15_000)
+
+  it("plain HTTP: the app sees the client's address, the scheme, the host and the path", async () => {
+    const seen = await get(httpPort, "/a%20b/c?x=1&y=%2F")
+    expect(seen).toMatchObject({
+      REMOTE_ADDR: CLIENT,
+      "wsgi.url_scheme": "http",
+      HTTP_HOST: `127.0.0.1:${httpPort}`,
+      HTTP_X_FORWARDED_FOR: CLIENT,
+      HTTP_X_FORWARDED_PROTO: "http",
+      PATH_INFO: "/a b/c",
+      QUERY_STRING: "x=1&y=%2F",
+      requestUri: `http://127.0.0.1:${httpPort}/a%20b/c?x=1&y=%2F`
+    })
+  })
+
+  it("TLS terminated by nginx: wsgi.url_scheme is https", async () => {
+    const seen = await get(httpsPort, "/secure", { https: true })
+    expect(seen).toMatchObject({
+      REMOTE_ADDR: CLIENT,
+      "wsgi.url_scheme": "https",
+      HTTP_X_FORWARDED_PROTO: "https",
+      requestUri: `https://127.0.0.1:${httpsPort}/secure`
+    })
+  })
+
+  it("a client's own X-Forwarded-For and X-Forwarded-Proto are not believed", async () => {
+    const seen = await get(httpPort, "/spoof", { headers: { "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https" } })
+    // nginx appends the real peer; the nearest untrusted hop is the client itself.
+    expect(seen.HTTP_X_FORWARDED_FOR).toBe(`203.0.113.9, ${CLIENT}`)
+    expect(seen.REMOTE_ADDR).toBe(CLIENT)
+    // nginx replaces X-Forwarded-Proto with its own $scheme.
+    expect(seen["wsgi.url_scheme"]).toBe("http")
+  })
+
+  it("Forwarded (RFC 7239) set by nginx works the same", async () => {
+    const plain = await get(httpPort, "/rfc7239/x")
+    expect(plain).toMatchObject({ REMOTE_ADDR: CLIENT, "wsgi.url_scheme": "http", HTTP_FORWARDED: `for=${CLIENT};proto=http` })
+    const secure = await get(httpsPort, "/rfc7239/x", { https: true })
+    expect(secure).toMatchObject({ REMOTE_ADDR: CLIENT, "wsgi.url_scheme": "https" })
+  })
+
+  it("straight to the workers from an untrusted address, the same headers change nothing", async () => {
+    const seen = await get(appPort, "/direct", {
+      headers: { "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", Forwarded: "for=203.0.113.9;proto=https" }
+    })
+    expect(seen).toMatchObject({
+      REMOTE_ADDR: CLIENT,
+      "wsgi.url_scheme": "http",
+      HTTP_X_FORWARDED_FOR: "203.0.113.9",
+      HTTP_X_FORWARDED_PROTO: "https",
+      HTTP_FORWARDED: "for=203.0.113.9;proto=https"
+    })
+  })
+
+  it("both workers serve (two pids behind one nginx upstream)", async () => {
+    const pids = new Set<number>()
+    for (let batch = 0; batch < 20 && pids.size < 2; batch++) {
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => get(httpPort, `/who?${batch}-${i}`)))
+      for (const seen of answers) pids.add(seen.pid)
+    }
+    expect(pids.size).toBe(2)
+    expect(pids.has(process.pid)).toBe(false)
+  })
+})
