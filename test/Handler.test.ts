@@ -453,6 +453,23 @@ describe("run(app): close() is called exactly once", () => {
       expect(closes()).toBe(1)
     }))
 
+  it.effect("when the Output throws instead of failing its effect (logged, aborted)", () =>
+    Effect.gen(function*() {
+      const { body, closes } = closeable([latin1("ok")])
+      const throwing: OutputShape = {
+        write: () => {
+          throw Object.assign(new Error("disk full"), { code: "ENOSPC" })
+        },
+        flush: () => Effect.void
+      }
+      const { exit, log } = yield* runWithOutput(underTest(fixed("200 OK", textPlain, body)), throwing)
+      const failure = failureOf(exit)
+      expect(failure).toBeInstanceOf(ResponseAborted)
+      expect((failure as ResponseAborted).cause).toBeInstanceOf(OutputError)
+      expect(log.split("\n")[0]).toBe("OutputError: write to the response failed: disk full")
+      expect(closes()).toBe(1)
+    }))
+
   it.effect("when the body fails at its first chunk (error page sent)", () =>
     Effect.gen(function*() {
       const { body, closes } = failingAt(0)

@@ -28,6 +28,7 @@ import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
+import { toOutputFailure } from "./sink.js"
 import { formatDateTime } from "./httpDate.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
 import { typeName } from "./typeName.js"
@@ -151,6 +152,15 @@ export const settle = <A>(value: A | PromiseLike<A>, classify: (cause: unknown) 
   isPromiseLike(value)
     ? Effect.tryPromise({ try: () => Promise.resolve(value), catch: classify })
     : Exit.succeed(value)
+
+/** Call an Output method; one that throws instead of failing its effect is an output failure. */
+const callOutput = (call: () => Effect.Effect<void, OutputError | ClientDisconnected>): Step => {
+  try {
+    return call()
+  } catch (cause) {
+    return Exit.fail(toOutputFailure(cause))
+  }
+}
 
 /** Classify what user code threw: our tagged errors stay, anything else is kept raw. */
 export const toFailure = (cause: unknown): Failure =>
@@ -346,7 +356,7 @@ const write = (d: Driver, data: Uint8Array): Step => {
 const writeBody = (d: Driver, data: Uint8Array): Step => {
   if (d.suppressBody || data.length === 0) return Exit.void
   const output = d.services.output
-  return andThen(output.write(data), () => output.flush())
+  return andThen(callOutput(() => output.write(data)), () => callOutput(output.flush))
 }
 
 /** The Date and Server headers an origin server adds unless the app set them. */
@@ -373,7 +383,7 @@ const preambleText = (d: Driver): string => {
 const writeText = (d: Driver, text: () => string): Step =>
   andThen(
     attempt(() => Buffer.from(latin1OrThrow(text()), "latin1")),
-    (bytes) => (bytes.length === 0 ? Exit.void : d.services.output.write(bytes))
+    (bytes) => (bytes.length === 0 ? Exit.void : callOutput(() => d.services.output.write(bytes)))
   )
 
 const latin1OrThrow = (text: string): string => {
@@ -408,7 +418,7 @@ const sendHeaders = (d: Driver): Step => {
     if (!modern) return Exit.void
     const output = d.services.output
     if (output.sendHead !== undefined) {
-      return andThen(attempt(() => headList(d)), (headers) => output.sendHead!(state.status!, headers))
+      return andThen(attempt(() => headList(d)), (headers) => callOutput(() => output.sendHead!(state.status!, headers)))
     }
     // The status line and headers go out as one buffer unless sendPreamble was overridden.
     if (steps.sendPreamble === defaultSteps.sendPreamble) {
@@ -523,7 +533,7 @@ const finishContent = (d: Driver): Step => {
     attempt(() => {
       if (!isBodylessStatus(state.status!)) headers.setDefault("Content-Length", "0")
     }),
-    () => andThen(d.steps.sendHeaders(d), () => d.services.output.flush())
+    () => andThen(d.steps.sendHeaders(d), () => callOutput(d.services.output.flush))
   )
 }
 
