@@ -13,7 +13,7 @@ import type { HandlerError } from "./HandlerError.js"
 import { Input, type InputShape } from "./Input.js"
 import { Output, type OutputShape } from "./Output.js"
 import type { Application } from "./Protocol.js"
-import { makeDriver, runDriver, type Services } from "./internal/handler.js"
+import { makeDriver, runDriver } from "./internal/handler.js"
 
 /**
  * The services `run` needs.
@@ -90,7 +90,7 @@ export const runWith = (
   runDriver(
     makeDriver({
       config,
-      services: services.fileTransmitter === undefined ? { ...services, fileTransmitter: decline } : services as Services,
+      services,
       clock
     }),
     app

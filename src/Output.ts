@@ -43,10 +43,17 @@ export interface OutputShape {
  * @since 0.1.0
  * @category constructors
  */
-export const fromSink = (sink: ByteSink): OutputShape => ({
-  write: (data) => writeToSink(sink, data),
-  flush: () => flushSink(sink)
-})
+export const fromSink = (sink: ByteSink): OutputShape => new SinkOutput(sink)
+
+class SinkOutput implements OutputShape {
+  constructor(private readonly sink: ByteSink) {}
+  write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return writeToSink(this.sink, data)
+  }
+  flush(): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return flushSink(this.sink)
+  }
+}
 
 /**
  * The live layer: `Output` over a Node `Writable` or a plain sink.

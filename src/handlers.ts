@@ -12,6 +12,8 @@
 import { Cause, Clock, Effect, Exit } from "effect"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
+import type { ErrorLogShape } from "./ErrorLog.js"
+import type { InputShape } from "./Input.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
 import { type FileWrapperClass, type HandlerConfig, type HeadersClass, processEnviron } from "./HandlerConfig.js"
@@ -318,15 +320,12 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   // --- Wiring to the core ---
   /** The `Output` service: `_write`/`_flush`, or a subclass's faster route. */
   protected outputService(): OutputShape {
-    return {
-      write: (data) => callOutput(() => this._write(data)),
-      flush: () => callOutput(() => this._flush())
-    }
+    return new MethodOutput(this)
   }
 
   /** The `EnvironSource` service: `addCgiVars`, or a subclass's faster route. */
   protected environSourceService(): EnvironSourceShape {
-    return { addCgiVars: () => this.addCgiVars() }
+    return new MethodEnvironSource(this)
   }
 
   #current(): Driver {
@@ -334,74 +333,112 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   }
 
   #newDriver(): Driver {
-    const self = this
     const services: Services = {
       output: this.outputService(),
-      input: {
-        get stream() {
-          return self.getStdin()
-        }
-      },
-      // wsgi.errors is getStderr() itself, as in CPython; asked for when needed.
-      errorLog: {
-        get stream() {
-          return self.getStderr()
-        },
-        logException: (error, tracebackLimit) => {
-          let stderr: ErrorStream
-          try {
-            stderr = self.getStderr()
-          } catch (cause) {
-            return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
-          }
-          return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
-        }
-      },
-      environSource: this.environSourceService(),
-      fileTransmitter: { transmit: () => Effect.succeed(false) }
+      input: new HandlerInput(this),
+      errorLog: new HandlerErrorLog(this),
+      environSource: this.environSourceService()
     }
     this.#driver = makeDriver({ config: this, services, clock: systemClock, steps: this.#steps(), state: this })
     return this.#driver
   }
 
-  /** The core's steps, with this instance's overrides in place of the defaults. */
+  /** The core's steps, with this class's and this instance's overrides in place. */
   #steps(): Steps {
-    let steps: Steps | undefined
-    let adapters: Steps | undefined
-    for (const name of overridable) {
-      if (this[name] === BaseHandler.prototype[name]) continue
-      if (
-        name === "startResponse" && this.startResponse === this.#boundStartResponse &&
-        Object.getPrototypeOf(this).startResponse === BaseHandler.prototype.startResponse
-      ) continue
-      adapters ??= this.#adapters()
-      steps ??= { ...defaultSteps }
-      ;(steps as unknown as Record<string, unknown>)[name] = adapters[name]
+    const prototype = Object.getPrototypeOf(this) as BaseHandler
+    let steps = stepsOfClass.get(prototype)
+    if (steps === undefined) {
+      steps = withOverrides(defaultSteps, (name) => prototype[name] !== BaseHandler.prototype[name])
+      stepsOfClass.set(prototype, steps)
     }
-    return steps ?? defaultSteps
+    // An instance may override a step too (a method assigned to it), as in Python.
+    const ownOverride = (name: StepName): boolean =>
+      Object.hasOwn(this, name) && !(name === "startResponse" && this.startResponse === this.#boundStartResponse)
+    return overridable.some(ownOverride) ? withOverrides(steps, ownOverride) : steps
   }
+}
 
-  /** Every step as a call of this instance's method. */
-  #adapters(): Steps {
-    return {
-      setupEnviron: () => this.setupEnviron(),
-      getScheme: () => this.getScheme(),
-      startResponse: (_d, status, headers, excInfo) => this.startResponse(status, headers, excInfo),
-      write: (_d, data) => callMethod(() => this.write(data)),
-      sendPreamble: () => callMethod(() => this.sendPreamble()),
-      sendHeaders: () => callMethod(() => this.sendHeaders()),
-      cleanupHeaders: () => this.cleanupHeaders(),
-      setContentLength: () => this.setContentLength(),
-      finishResponse: () => callMethod(() => this.finishResponse()),
-      finishContent: () => callMethod(() => this.finishContent()),
-      resultIsFile: () => this.resultIsFile(),
-      sendfile: () => callMethod(() => this.sendfile()),
-      clientIsModern: () => this.clientIsModern(),
-      logException: (_d, error) => callMethod(() => this.logException(error)),
-      handleError: (_d, error) => callMethod(() => this.handleError(error)),
-      close: () => callMethod(() => this.close()),
-      errorOutput: (_d, environ, startResponse, error) => this.errorOutput(environ, startResponse, error)
+type StepName = (typeof overridable)[number]
+
+/** The step table of each handler class, computed once. */
+const stepsOfClass = new WeakMap<object, Steps>()
+
+/** The handler whose steps run: the driver's state block is the handler itself. */
+const handlerOf = (d: Driver): BaseHandler => d.state as BaseHandler
+
+/** Every step as a call of the handler's method. */
+const methodSteps: Steps = {
+  setupEnviron: (d) => handlerOf(d).setupEnviron(),
+  getScheme: (d) => handlerOf(d).getScheme(),
+  startResponse: (d, status, headers, excInfo) => handlerOf(d).startResponse(status, headers, excInfo),
+  write: (d, data) => callMethod(() => handlerOf(d).write(data)),
+  sendPreamble: (d) => callMethod(() => handlerOf(d).sendPreamble()),
+  sendHeaders: (d) => callMethod(() => handlerOf(d).sendHeaders()),
+  cleanupHeaders: (d) => handlerOf(d).cleanupHeaders(),
+  setContentLength: (d) => handlerOf(d).setContentLength(),
+  finishResponse: (d) => callMethod(() => handlerOf(d).finishResponse()),
+  finishContent: (d) => callMethod(() => handlerOf(d).finishContent()),
+  resultIsFile: (d) => handlerOf(d).resultIsFile(),
+  sendfile: (d) => callMethod(() => handlerOf(d).sendfile()),
+  clientIsModern: (d) => handlerOf(d).clientIsModern(),
+  logException: (d, error) => callMethod(() => handlerOf(d).logException(error)),
+  handleError: (d, error) => callMethod(() => handlerOf(d).handleError(error)),
+  close: (d) => callMethod(() => handlerOf(d).close()),
+  errorOutput: (d, environ, startResponse, error) => handlerOf(d).errorOutput(environ, startResponse, error)
+}
+
+/** `base` with the steps `overridden` says yes to replaced by method calls. */
+const withOverrides = (base: Steps, overridden: (name: StepName) => boolean): Steps => {
+  let steps: Steps | undefined
+  for (const name of overridable) {
+    if (!overridden(name)) continue
+    steps ??= { ...base }
+    ;(steps as unknown as Record<string, unknown>)[name] = methodSteps[name]
+  }
+  return steps ?? base
+}
+
+/** `wsgi.input`: the handler's `getStdin()`. */
+class HandlerInput implements InputShape {
+  constructor(private readonly handler: BaseHandler) {}
+  get stream(): InputStream {
+    return this.handler.getStdin()
+  }
+}
+
+/** `wsgi.errors` is `getStderr()` itself, as in CPython, asked for when needed. */
+class HandlerErrorLog implements ErrorLogShape {
+  constructor(private readonly handler: BaseHandler) {}
+  get stream(): ErrorStream {
+    return this.handler.getStderr()
+  }
+  logException(error: unknown, tracebackLimit: number | null): Effect.Effect<void, OutputError> {
+    let stderr: ErrorStream
+    try {
+      stderr = this.handler.getStderr()
+    } catch (cause) {
+      return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
     }
+    return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
+  }
+}
+
+/** Output through the handler's `_write` and `_flush`. */
+class MethodOutput implements OutputShape {
+  constructor(private readonly handler: BaseHandler) {}
+  write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return callOutput(() => this.handler._write(data))
+  }
+  flush(): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return callOutput(() => this.handler._flush())
+  }
+}
+
+/** The request variables through the handler's `addCgiVars` (and `variables` when known). */
+class MethodEnvironSource implements EnvironSourceShape {
+  constructor(private readonly handler: BaseHandler, readonly variables?: Readonly<Environ>) {}
+  addCgiVars(): void {
+    this.handler.addCgiVars()
   }
 }
 
@@ -486,7 +523,7 @@ export class SimpleHandler extends BaseHandler {
   protected override environSourceService(): EnvironSourceShape {
     // Unless addCgiVars is overridden, the handler lays baseEnv over osEnviron itself.
     return this.addCgiVars === SimpleHandler.prototype.addCgiVars
-      ? { variables: this.baseEnv, addCgiVars: () => this.addCgiVars() }
+      ? new MethodEnvironSource(this, this.baseEnv)
       : super.environSourceService()
   }
 

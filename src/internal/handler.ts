@@ -11,7 +11,7 @@
 import { Cause, type Clock, Effect, Exit } from "effect"
 import type { ErrorLogShape } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
-import type { FileTransmitterShape } from "../FileTransmitter.js"
+import { decline, type FileTransmitterShape } from "../FileTransmitter.js"
 import { FileWrapper } from "../FileWrapper.js"
 import type { HandlerConfig } from "../HandlerConfig.js"
 import {
@@ -64,7 +64,8 @@ export interface Services {
   readonly input: InputShape
   readonly errorLog: ErrorLogShape
   readonly environSource: EnvironSourceShape
-  readonly fileTransmitter: FileTransmitterShape
+  /** Declines when left out. */
+  readonly fileTransmitter?: FileTransmitterShape | undefined
 }
 
 /** The overridable steps of CPython's `BaseHandler`, same names and meaning. */
@@ -356,7 +357,7 @@ const write = (d: Driver, data: Uint8Array): Step => {
 const writeBody = (d: Driver, data: Uint8Array): Step => {
   if (d.suppressBody || data.length === 0) return Exit.void
   const output = d.services.output
-  return andThen(callOutput(() => output.write(data)), () => callOutput(output.flush))
+  return andThen(callOutput(() => output.write(data)), () => callOutput(() => output.flush()))
 }
 
 /** The Date and Server headers an origin server adds unless the app set them. */
@@ -533,7 +534,7 @@ const finishContent = (d: Driver): Step => {
     attempt(() => {
       if (!isBodylessStatus(state.status!)) headers.setDefault("Content-Length", "0")
     }),
-    () => andThen(d.steps.sendHeaders(d), () => callOutput(d.services.output.flush))
+    () => andThen(d.steps.sendHeaders(d), () => callOutput(() => d.services.output.flush()))
   )
 }
 
@@ -543,7 +544,7 @@ const resultIsFile = (d: Driver): boolean => {
 }
 
 const sendfile = (d: Driver): Step<boolean> =>
-  d.services.fileTransmitter.transmit(d.state.result as FileWrapper, {
+  (d.services.fileTransmitter ?? decline).transmit(d.state.result as FileWrapper, {
     sendHeaders: () => Effect.mapError(d.steps.sendHeaders(d), (failure) =>
       failure instanceof Thrown ? new ApplicationError({ message: describe(failure.cause), cause: failure.cause }) : failure
     ),
