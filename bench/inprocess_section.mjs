@@ -63,7 +63,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
       rows,
       notes: [
         `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, CPython's rounds interleaved with ours; µs per request is the median of the rounds' means; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
-        "In process, sinks: CPython writes into `io.BytesIO` (a copy: ≈ 0.2 µs of its hello, ≈ 2.4 µs of its 64 KiB); the core writes into `Output.memory()` and the class into a `{ write }` stdout, both keeping the Buffers they are given, as a socket's write queue does (copying into fresh ArrayBuffers costs V8 ≈ 19 µs per 64 KiB, which would measure its allocator, not the handler)",
+        "In process, sinks: CPython writes into `io.BytesIO` (a copy: ≈ 0.2 µs of its hello, ≈ 2.4 µs of its 64 KiB); the core (through `Output.fromSink`) and the class write into a `{ write }` stdout keeping the Buffers they are given, as a socket's write queue does (copying into fresh ArrayBuffers costs V8 ≈ 19 µs per 64 KiB, which would measure its allocator, not the handler)",
         "The machine is shared: with CPU pressure from other work, every number moves, Node's more than CPython's (its GC and JIT helper threads starve first on 2 cores); compare runs whose pressure at start is low"
       ]
     }
