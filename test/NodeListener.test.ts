@@ -2,12 +2,10 @@
  * `toNodeListener(app)` in plain `node:http` / `node:https` servers (the same handling as
  * `makeServer`, without the server's limits and close), over real sockets.
  */
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https"
 import type { AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
@@ -158,39 +156,26 @@ describe("toNodeListener", () => {
     expect(lines[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 500 59$/)
   })
 
-  it("sets wsgi.url_scheme to https behind node:https", async (context) => {
-    let dir: string
-    try {
-      dir = mkdtempSync(join(tmpdir(), "effect-wsgi-tls-"))
-      execFileSync("openssl", [
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")
-      ], { stdio: "ignore" })
-    } catch {
-      context.skip()
-      return
-    }
-    try {
-      errors = ErrorLog.memory()
-      const server = createHttpsServer(
-        { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) },
-        toNodeListener(underTest(environDump), { errorLog: errors })
-      )
-      const port = await listen(server as unknown as Server)
-      const body = await new Promise<string>((resolve, reject) => {
-        const request = httpsRequest({ host: "127.0.0.1", port, path: "/", rejectUnauthorized: false }, (response) => {
-          const chunks: Array<Buffer> = []
-          response.on("data", (chunk: Buffer) => chunks.push(chunk))
-          response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-        })
-        request.on("error", reject)
-        request.end()
+  it("sets wsgi.url_scheme to https behind node:https", async () => {
+    // The self-signed localhost certificate the nginx deployment test uses too.
+    const fixtures = join(import.meta.dirname, "deploy", "fixtures")
+    errors = ErrorLog.memory()
+    const server = createHttpsServer(
+      { key: readFileSync(join(fixtures, "localhost.key")), cert: readFileSync(join(fixtures, "localhost.crt")) },
+      toNodeListener(underTest(environDump), { errorLog: errors })
+    )
+    const port = await listen(server as unknown as Server)
+    const body = await new Promise<string>((resolve, reject) => {
+      const request = httpsRequest({ host: "127.0.0.1", port, path: "/", rejectUnauthorized: false }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
       })
-      const environ = JSON.parse(body) as Record<string, unknown>
-      expect(environ["wsgi.url_scheme"]).toBe("https")
-      expect(environ["HTTPS"]).toBe("on")
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+      request.on("error", reject)
+      request.end()
+    })
+    const environ = JSON.parse(body) as Record<string, unknown>
+    expect(environ["wsgi.url_scheme"]).toBe("https")
+    expect(environ["HTTPS"]).toBe("on")
   })
 })
