@@ -64,11 +64,11 @@ export interface HandlerConfig {
 
 /**
  * The process environment at module load, as `readEnviron()` transcodes it (frozen).
+ * Spread into a literal so V8 keeps it in fast mode: every request copies it.
  *
  * @since 0.1.0
  * @category constants
  */
-// Spread into a literal: V8 then keeps the copy in fast mode, and every request copies it.
 export const processEnviron: Readonly<Environ> = Object.freeze({ ...readEnviron() })
 
 /**
