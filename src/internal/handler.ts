@@ -450,9 +450,17 @@ const finishResponse = (d: Driver): Step => {
   return matchStep(
     body,
     (failure) => matchStep(closeResult(d), () => Exit.fail(failure), () => Exit.fail(failure)),
-    () => steps.close(d)
+    () => matchStep(steps.close(d), (failure) => closeFailed(d, failure), () => Exit.void)
   )
 }
+
+/**
+ * The whole response went out and only `close()` failed: log it and let the response
+ * stand. (CPython handles it as an app error, and since close() has already reset its
+ * state, appends a second, 500 response after the complete one.)
+ */
+const closeFailed = (d: Driver, failure: Failure): Step =>
+  failure instanceof ClientDisconnected ? Exit.fail(failure) : d.steps.logException(d, unwrap(failure))
 
 const sendBody = (d: Driver): Step => andThen(iterateBody(d), () => d.steps.finishContent(d))
 
