@@ -37,7 +37,8 @@ const serve = async (command: ServeCommand): Promise<void> => {
   const server = await makeServer(command.host, command.port, app, {
     accessLog: !command.quiet,
     ...(command.socketPath === null ? {} : { path: command.socketPath }),
-    forwardedAllowIps: command.forwardedAllowIps
+    forwardedAllowIps: command.forwardedAllowIps,
+    responseTimeout: command.responseTimeout
   })
   const role = cluster.isWorker ? `worker ${process.pid}` : `pid ${process.pid}`
   process.stderr.write(`effect-wsgi: serving ${command.file} on ${server.url} (${role})\n`)

@@ -9,7 +9,7 @@ const fixture = "test/fixtures/cliApp.ts"
 
 describe("parseArgs", () => {
   it("reads FILE[:export] and every option", () => {
-    expect(parseArgs(["serve", "app.ts:slow", "--host", "0.0.0.0", "--port=9000", "--workers", "0", "--validate", "--quiet", "--forwarded-allow-ips", "127.0.0.1, 10.0.0.1"])).toEqual({
+    expect(parseArgs(["serve", "app.ts:slow", "--host", "0.0.0.0", "--port=9000", "--workers", "0", "--validate", "--quiet", "--forwarded-allow-ips", "127.0.0.1, 10.0.0.1", "--response-timeout", "5000"])).toEqual({
       command: "serve",
       file: "app.ts",
       exportName: "slow",
@@ -19,7 +19,8 @@ describe("parseArgs", () => {
       workers: 0,
       validate: true,
       quiet: true,
-      forwardedAllowIps: ["127.0.0.1", "10.0.0.1"]
+      forwardedAllowIps: ["127.0.0.1", "10.0.0.1"],
+      responseTimeout: 5000
     })
   })
 
@@ -35,6 +36,7 @@ describe("parseArgs", () => {
     [["serve", "a.js", "--port", "70000"], "--port needs a number from 0 to 65535 (got 70000)"],
     [["serve", "a.js", "--workers", "-1"], "--workers needs a whole number (got -1)"],
     [["serve", "a.js", "--bind", "tcp:1"], "--bind takes unix:PATH"],
+    [["serve", "a.js", "--response-timeout", "soon"], "--response-timeout needs milliseconds (got soon)"],
     [["serve", "a.js", "--frobnicate"], "unknown option --frobnicate"],
     [["serve", "a.js", "b.js"], 'unexpected argument "b.js"']
   ])("refuses %j with a clear message", (argv, message) => {

@@ -19,6 +19,8 @@ export interface ServeCommand {
   readonly quiet: boolean
   /** Peers whose X-Forwarded-* / Forwarded headers are trusted (gunicorn's option). */
   readonly forwardedAllowIps: ReadonlyArray<string>
+  /** Milliseconds a request may take in all (0: no limit), as `makeServer`'s `responseTimeout`. */
+  readonly responseTimeout: number
 }
 
 /** `--help`. */
@@ -44,6 +46,8 @@ options:
   --quiet                       no access log
   --forwarded-allow-ips IPS     comma-separated peers trusted to set X-Forwarded-For,
                                 X-Forwarded-Proto and Forwarded ("*" trusts all)
+  --response-timeout MS         bound each request's total time (default 0: none); past it
+                                503, or a cut connection once the response has started
   -h, --help                    this text
 `
 
@@ -69,6 +73,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
   let validate = false
   let quiet = false
   let forwardedAllowIps: Array<string> = []
+  let responseTimeout = 0
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!
     const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
@@ -111,6 +116,12 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
         forwardedAllowIps = v.split(",").map((ip) => ip.trim()).filter((ip) => ip !== "")
         break
       }
+      case "--response-timeout": {
+        const v = value()
+        if (v === undefined || !/^\d+$/.test(v)) return error(`--response-timeout needs milliseconds (got ${v ?? "nothing"})`)
+        responseTimeout = Number(v)
+        break
+      }
       default:
         if (arg.startsWith("-")) return error(`unknown option ${arg}`)
         if (target !== undefined) return error(`unexpected argument ${JSON.stringify(arg)}`)
@@ -118,5 +129,16 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
     }
   }
   if (target === undefined) return error("serve needs FILE[:export]")
-  return { command: "serve", ...splitTarget(target), host, port, socketPath, workers, validate, quiet, forwardedAllowIps }
+  return {
+    command: "serve",
+    ...splitTarget(target),
+    host,
+    port,
+    socketPath,
+    workers,
+    validate,
+    quiet,
+    forwardedAllowIps,
+    responseTimeout
+  }
 }
