@@ -28,6 +28,7 @@ import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
+import { isLatin1 } from "./latin1.js"
 import { toOutputFailure } from "./sink.js"
 import { formatDateTime } from "./httpDate.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
@@ -388,8 +389,7 @@ const writeText = (d: Driver, text: () => string): Step =>
   )
 
 const latin1OrThrow = (text: string): string => {
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\xff]/.test(text)) {
+  if (!isLatin1(text)) {
     throw new ProtocolError({ message: `response headers must be latin-1 text: ${JSON.stringify(text)}` })
   }
   return text

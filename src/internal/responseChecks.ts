@@ -12,6 +12,7 @@ import { typeName } from "./typeName.js"
 // eslint-disable-next-line no-control-regex
 const unsafeText = /[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]/
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+const threeDigits = /^\d{3}/
 
 const fail = (message: string): never => {
   throw new ProtocolError({ message })
@@ -24,7 +25,7 @@ const mustBeString = (value: unknown, title: string): string =>
 export const checkStatus = (status: unknown): void => {
   const text = mustBeString(status, "Status")
   if (text.length < 4) fail("Status must be at least 4 characters")
-  if (!/^\d{3}/.test(text)) fail("Status message must begin w/3-digit code")
+  if (!threeDigits.test(text)) fail("Status message must begin w/3-digit code")
   if (text[3] !== " ") fail("Status message must have a space after code")
   if (unsafeText.test(text)) fail(`Status contains a control or non-latin-1 character: ${JSON.stringify(text)}`)
 }
