@@ -28,6 +28,7 @@ import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
+import { copyEnviron } from "./environCopy.js"
 import { isLatin1 } from "./latin1.js"
 import { toOutputFailure } from "./sink.js"
 import { formatDateTime } from "./httpDate.js"
@@ -307,10 +308,10 @@ export const closeResult = (d: Driver): Step => {
 const setupEnviron = (d: Driver): void => {
   const { config, services, state } = d
   const source = services.environSource
-  // One object literal when the variables are known up front (the common case).
-  const environ: Environ = source.variables === undefined ? { ...config.osEnviron } : { ...config.osEnviron, ...source.variables }
+  const environ = copyEnviron(config.osEnviron)
   state.environ = environ
   if (source.variables === undefined) source.addCgiVars(environ)
+  else Object.assign(environ, source.variables)
   environ["wsgi.input"] = services.input.stream
   environ["wsgi.errors"] = services.errorLog.stream
   environ["wsgi.version"] = config.wsgiVersion
