@@ -352,9 +352,26 @@ export class BaseHandler implements HandlerState, HandlerConfig {
       stepsOfClass.set(prototype, steps)
     }
     // An instance may override a step too (a method assigned to it), as in Python.
+    if (!this.#mayOverride(prototype)) return steps
     const ownOverride = (name: StepName): boolean =>
       Object.hasOwn(this, name) && !(name === "startResponse" && this.startResponse === this.#boundStartResponse)
-    return overridable.some(ownOverride) ? withOverrides(steps, ownOverride) : steps
+    return withOverrides(steps, ownOverride)
+  }
+
+  /**
+   * True when some step of this instance is not its class's: written out name by name,
+   * because named property loads are cheap and this runs on every request.
+   */
+  #mayOverride(prototype: BaseHandler): boolean {
+    return this.setupEnviron !== prototype.setupEnviron || this.getScheme !== prototype.getScheme ||
+      this.startResponse !== this.#boundStartResponse || this.write !== prototype.write ||
+      this.sendPreamble !== prototype.sendPreamble || this.sendHeaders !== prototype.sendHeaders ||
+      this.cleanupHeaders !== prototype.cleanupHeaders || this.setContentLength !== prototype.setContentLength ||
+      this.finishResponse !== prototype.finishResponse || this.finishContent !== prototype.finishContent ||
+      this.resultIsFile !== prototype.resultIsFile || this.sendfile !== prototype.sendfile ||
+      this.clientIsModern !== prototype.clientIsModern || this.logException !== prototype.logException ||
+      this.handleError !== prototype.handleError || this.close !== prototype.close ||
+      this.errorOutput !== prototype.errorOutput
   }
 }
 

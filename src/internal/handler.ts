@@ -22,7 +22,7 @@ import {
   ProtocolError,
   ResponseAborted
 } from "../HandlerError.js"
-import type { Headers } from "../Headers.js"
+import { Headers } from "../Headers.js"
 import type { InputShape } from "../Input.js"
 import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
@@ -385,9 +385,18 @@ const preambleText = (d: Driver): string => {
 /** Encode and send header text; `text` is called inside the step, so what it throws is a failure. */
 const writeText = (d: Driver, text: () => string): Step =>
   andThen(
-    attempt(() => Buffer.from(latin1OrThrow(text()), "latin1")),
+    attempt(() => Buffer.from(headIsLatin1(d) ? text() : latin1OrThrow(text()), "latin1")),
     (bytes) => (bytes.length === 0 ? Exit.void : callOutput(() => d.services.output.write(bytes)))
   )
+
+/**
+ * True when the head can only hold text `startResponse` already checked: the default steps
+ * and Headers class (no override could have changed the headers since), and a latin-1
+ * `serverSoftware`. Saves a scan of the whole head on every response.
+ */
+const headIsLatin1 = (d: Driver): boolean =>
+  d.steps === defaultSteps && d.config.headersClass === Headers &&
+  (d.config.serverSoftware === null || isLatin1(d.config.serverSoftware))
 
 const latin1OrThrow = (text: string): string => {
   if (!isLatin1(text)) {
