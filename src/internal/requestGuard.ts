@@ -109,14 +109,18 @@ export interface Connection {
   whenIdle: (() => void) | null
 }
 
-const connections = new WeakMap<object, Connection>()
+// Kept on the socket itself: a WeakMap entry per connection makes the garbage collector
+// work through its ephemeron table on every cycle, which showed at thousands of
+// connections a second.
+const connectionState = Symbol("effect-wsgi/connection")
 
 /** The state of the connection `socket` (made on first use). */
 export const connectionOf = (socket: object): Connection => {
-  let connection = connections.get(socket)
+  const holder = socket as { [connectionState]?: Connection }
+  let connection = holder[connectionState]
   if (connection === undefined) {
     connection = { pending: 0, refused: false, current: null, deferred: null, whenIdle: null }
-    connections.set(socket, connection)
+    holder[connectionState] = connection
   }
   return connection
 }
