@@ -111,6 +111,27 @@ describe("effect-wsgi serve", () => {
     expect(await server.exit).toBe(0)
   })
 
+  it("replaces a worker that dies", async () => {
+    const server = start("serve", fixture, "--port", "0", "--workers", "2", "--quiet")
+    const url = await server.url
+    const pidOf = async (): Promise<string> =>
+      /pid=(\d+)/.exec(await (await fetch(url, { headers: { Connection: "close" } })).text())![1]!
+    const victim = await pidOf()
+    process.kill(Number(victim), "SIGKILL")
+    await expect.poll(() => server.stderr(), { timeout: 10_000 }).toMatch(
+      new RegExp(`worker ${victim} exited \\(SIGKILL\\); starting another`)
+    )
+    // The replacement says it is serving (the first two did too) …
+    await expect.poll(() => server.stderr().match(/\(worker \d+\)/g)?.length ?? 0, { timeout: 10_000 }).toBe(3)
+    // … and two live workers answer again, neither of them the one that died.
+    const seen = new Set<string>()
+    for (let i = 0; i < 200 && seen.size < 2; i++) seen.add(await pidOf())
+    expect(seen.size).toBe(2)
+    expect(seen.has(victim)).toBe(false)
+    server.child.kill("SIGTERM")
+    expect(await server.exit).toBe(0)
+  })
+
   it.each([
     [["serve", "test/fixtures/missing.ts"], "effect-wsgi: cannot find app file test/fixtures/missing.ts\n"],
     [["serve", `${fixture}:nope`], `effect-wsgi: ${fixture} has no export "nope"; it exports: app, default, notAFunction, slow\n`],
