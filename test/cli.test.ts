@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { type AddressInfo, createServer } from "node:net"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { parseArgs } from "../src/internal/cliArgs.js"
@@ -43,6 +44,17 @@ describe("parseArgs", () => {
     expect(parseArgs(argv)).toEqual({ command: "error", message })
   })
 })
+
+/** A port nothing listens on right now. */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once("error", reject)
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
 
 interface Running {
   readonly child: ChildProcess
@@ -112,7 +124,9 @@ describe("effect-wsgi serve", () => {
   })
 
   it("replaces a worker that dies", async () => {
-    const server = start("serve", fixture, "--port", "0", "--workers", "2", "--quiet")
+    // A fixed port, as in production: with port 0 a replacement worker may get another one.
+    const port = await freePort()
+    const server = start("serve", fixture, "--port", String(port), "--workers", "2", "--quiet")
     const url = await server.url
     const pidOf = async (): Promise<string> =>
       /pid=(\d+)/.exec(await (await fetch(url, { headers: { Connection: "close" } })).text())![1]!
