@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, type Exit, Layer, type Runtime } from "effect"
 import { dual } from "effect/Function"
 import { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 import { ErrorLog, type ErrorLogShape } from "./ErrorLog.js"
@@ -13,7 +13,7 @@ import type { HandlerError } from "./HandlerError.js"
 import { Input, type InputShape } from "./Input.js"
 import { Output, type OutputShape } from "./Output.js"
 import type { Application } from "./Protocol.js"
-import { makeDriver, runDriver } from "./internal/handler.js"
+import { makeDriver, outcomeEffect, runDriver } from "./internal/handler.js"
 
 /**
  * The services `run` needs.
@@ -38,22 +38,23 @@ export type HandlerServices = Output | Input | ErrorLog | EnvironSource | FileTr
  */
 export const run = (app: Application): Effect.Effect<void, HandlerError, HandlerServices> =>
   Effect.clockWith((clock) =>
-    Effect.contextWithEffect((context: Context.Context<HandlerServices>) =>
-      runDriver(
-        makeDriver({
-          config: Context.get(context as Context.Context<never>, CurrentHandlerConfig),
-          services: {
-            output: Context.get(context, Output),
-            input: Context.get(context, Input),
-            errorLog: Context.get(context, ErrorLog),
-            environSource: Context.get(context, EnvironSource),
-            fileTransmitter: Context.get(context, FileTransmitter)
-          },
-          clock
-        }),
-        app
-      )
-    )
+    Effect.flatMap(Effect.runtime<HandlerServices>(), (runtime) => {
+      const context = runtime.context
+      const driver = makeDriver({
+        config: Context.get(context as Context.Context<never>, CurrentHandlerConfig),
+        services: {
+          output: Context.get(context, Output),
+          input: Context.get(context, Input),
+          errorLog: Context.get(context, ErrorLog),
+          environSource: Context.get(context, EnvironSource),
+          fileTransmitter: Context.get(context, FileTransmitter)
+        },
+        clock,
+        // A service effect that has to wait runs with this program's context and refs.
+        runtime: runtime as Runtime.Runtime<never>
+      })
+      return outcomeEffect(driver, runDriver(driver, app))
+    })
   )
 
 const systemClock = Clock.make()
@@ -74,9 +75,25 @@ export interface RequestServices {
 
 /**
  * `run` with its services and configuration given directly, for servers that handle many
- * requests: no context to build per request, and a synchronous app on a sink that takes
- * its bytes at once completes without a single scheduling hop (the result is then an
- * `Exit`, which servers may inspect to skip the runtime).
+ * requests: no context to build per request, and no Effect fiber at all. The outcome is an
+ * `Exit` when the request completed at once (a synchronous app on a sink that takes its
+ * bytes at once), else a Promise of its `Exit`, which never rejects.
+ *
+ * @since 0.1.0
+ * @category handling
+ */
+export const runExit = (
+  app: Application,
+  services: RequestServices,
+  config: HandlerConfig = CurrentHandlerConfig.defaultValue(),
+  clock: Clock.Clock = systemClock
+): Exit.Exit<void, HandlerError> | Promise<Exit.Exit<void, HandlerError>> =>
+  runDriver(makeDriver({ config, services, clock }), app)
+
+/**
+ * `runExit` as an Effect: the `Exit` itself when the request completed at once, else an
+ * Effect that waits for it; interrupting that Effect stops the request (its body iterator
+ * and its result are closed). The request starts when `runWith` is called.
  *
  * @since 0.1.0
  * @category handling
@@ -86,15 +103,10 @@ export const runWith = (
   services: RequestServices,
   config: HandlerConfig = CurrentHandlerConfig.defaultValue(),
   clock: Clock.Clock = systemClock
-): Effect.Effect<void, HandlerError> =>
-  runDriver(
-    makeDriver({
-      config,
-      services,
-      clock
-    }),
-    app
-  )
+): Effect.Effect<void, HandlerError> => {
+  const driver = makeDriver({ config, services, clock })
+  return outcomeEffect(driver, runDriver(driver, app))
+}
 
 /**
  * A layer with all five services from plain values (the file transmitter declines unless

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Effect, Exit } from "effect"
+import { Clock, Effect, type Exit } from "effect"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
 import type { ErrorLogShape } from "./ErrorLog.js"
@@ -38,23 +38,19 @@ import type {
   StartResponse,
   Write
 } from "./Protocol.js"
+import { type Driver, defaultSteps, type HandlerState, makeDriver, runDriver, type Services, type Steps } from "./internal/handler.js"
 import {
-  type Driver,
-  type Failure,
-  type HandlerState,
-  type Services,
-  type Step,
-  type Steps,
-  Thrown,
   andThen,
   attempt,
-  defaultSteps,
-  makeDriver,
-  runDriver,
+  type Failure,
+  failureOf,
+  fromEffect,
   settle,
+  type Step,
+  Thrown,
   toFailure,
   unwrap
-} from "./internal/handler.js"
+} from "./internal/step.js"
 import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
 import { readEnviron as readProcessEnviron } from "./internal/readEnviron.js"
@@ -112,23 +108,17 @@ const callOutput = (call: () => void | PromiseLike<void>): Effect.Effect<void, O
 }
 
 /** Run a core step from a method: its value, or a Promise of it; failures are thrown. */
-const runStep = <A>(step: Step<A>): A | Promise<A> => {
-  if (Exit.isExit(step)) return exitValue(step as Exit.Exit<A, Failure>)
-  return Effect.runPromiseExit(step).then(exitValue)
-}
+const runStep = <A>(step: Step<A>): A | Promise<A> => (step instanceof Promise ? step.then(exitValue) : exitValue(step))
 
 const exitValue = <A>(exit: Exit.Exit<A, Failure>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  const failure = Cause.failureOption(exit.cause)
-  throw failure._tag === "Some" ? unwrap(failure.value) : Cause.squash(exit.cause)
+  if (exit._tag === "Success") return exit.value
+  throw unwrap(failureOf(exit))
 }
 
 /** How `run` settles: handled errors resolve, as CPython's `run` returns. */
 const settleRun = (exit: Exit.Exit<void, HandlerError>): Promise<void> => {
-  if (Exit.isSuccess(exit)) return Promise.resolve()
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") return Promise.reject(Cause.squash(exit.cause))
-  const error = failure.value
+  if (exit._tag === "Success") return Promise.resolve()
+  const error = failureOf(exit)
   if (error instanceof ResponseAborted) return Promise.resolve()
   // Python re-raises what handle_error raised; give back the raw error, not our wrapper.
   return Promise.reject(error instanceof ApplicationError || error instanceof OutputError ? error.cause : error)
@@ -219,10 +209,8 @@ export class BaseHandler implements HandlerState, HandlerConfig {
 
   /** Handle one request with `app`; resolves once the response is sent or handled. */
   run(app: Application): Promise<void> {
-    const handled = runDriver(this.#newDriver(), app)
-    return Exit.isExit(handled)
-      ? settleRun(handled as Exit.Exit<void, HandlerError>)
-      : Effect.runPromiseExit(handled).then(settleRun)
+    const outcome = runDriver(this.#newDriver(), app)
+    return outcome instanceof Promise ? outcome.then(settleRun) : settleRun(outcome)
   }
 
   // --- Must be overridden ---
@@ -531,10 +519,10 @@ export class SimpleHandler extends BaseHandler {
     Object.assign(this.environ!, this.baseEnv)
   }
   override _write(data: Uint8Array): void | Promise<void> {
-    return runStep(writeToSink(this.stdout ?? noStdout, data))
+    return runStep(fromEffect(writeToSink(this.stdout ?? noStdout, data)))
   }
   override _flush(): void | Promise<void> {
-    return runStep(flushSink(this.stdout ?? noStdout))
+    return runStep(fromEffect(flushSink(this.stdout ?? noStdout)))
   }
 
   protected override environSourceService(): EnvironSourceShape {

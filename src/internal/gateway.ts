@@ -9,7 +9,7 @@
  */
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Cause, Clock, Effect, Exit, Fiber } from "effect"
+import { Cause, Clock, Effect, Exit } from "effect"
 import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
 import { decline } from "../FileTransmitter.js"
@@ -20,11 +20,12 @@ import type { Application, Environ, ResponseBody } from "../Protocol.js"
 import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
-import { closeResult, type Driver, defaultSteps, type Failure, makeDriver, runDriver, type Steps, unwrap } from "./handler.js"
+import { closeResult, type Driver, defaultSteps, interrupt, makeDriver, type Outcome, runDriver, type Steps } from "./handler.js"
 import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { PullInputStream } from "./pullInput.js"
 import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
+import { failureOf, type Step, unwrap } from "./step.js"
 import { absoluteAuthority, ASTERISK, checkRequest, connectionOf, type Refusal, settled } from "./requestGuard.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
@@ -140,7 +141,7 @@ const serverSteps: Steps = {
     } catch {
       // The error stream itself failed: nothing better to do with a notice.
     }
-    return Effect.void
+    return Exit.void
   },
   errorOutput: (d, environ, startResponse, error): ResponseBody | Promise<ResponseBody> => {
     if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.errorOutput(d, environ, startResponse, error)
@@ -331,29 +332,28 @@ export class Gateway implements ConnectionPolicy {
       clock: this.clock,
       steps: serverSteps
     })
-    let run: Effect.Effect<void, HandlerError>
+    let outcome: Outcome
     try {
-      run = runDriver(driver, app)
+      outcome = runDriver(driver, app)
     } catch (defect) {
       // The sink threw (node:http refusing a write, a patched response): a defect, which
       // must not escape into node:http's parser as an uncaught exception.
       this.complete(output, driver, Exit.die(defect))
       return
     }
-    if (Exit.isExit(run)) {
-      this.complete(output, driver, run as Exit.Exit<void, HandlerError>)
+    if (!(outcome instanceof Promise)) {
+      this.complete(output, driver, outcome)
       return
     }
     output.goAsync()
-    const fiber = Effect.runFork(run)
     if (this.responseTimeout > 0) {
-      const timer = setTimeout(() => this.timeOut(output, fiber), this.responseTimeout)
-      fiber.addObserver((exit) => {
+      const timer = setTimeout(() => this.timeOut(output, driver), this.responseTimeout)
+      outcome.then((exit) => {
         clearTimeout(timer)
         this.complete(output, driver, exit)
       })
     } else {
-      fiber.addObserver((exit) => this.complete(output, driver, exit))
+      outcome.then((exit) => this.complete(output, driver, exit))
     }
   }
 
@@ -362,7 +362,7 @@ export class Gateway implements ConnectionPolicy {
    * is cut (the client must not take a partial response for a whole one); the app is
    * interrupted, so its body is closed. One log line.
    */
-  private timeOut(output: NodeOutput, fiber: Fiber.RuntimeFiber<void, HandlerError>): void {
+  private timeOut(output: NodeOutput, driver: Driver): void {
     const response = output.response
     if (response.writableEnded || response.destroyed) return
     this.timedOut.add(output)
@@ -376,7 +376,7 @@ export class Gateway implements ConnectionPolicy {
       response.writeHead(503, "Service Unavailable", { "Content-Length": "0" })
       response.end()
     }
-    Effect.runFork(Fiber.interrupt(fiber))
+    this.reportFailure(interrupt(driver))
   }
 
   /** The access log line of a response (once), if the access log is on. */
@@ -406,19 +406,13 @@ export class Gateway implements ConnectionPolicy {
     if (!Exit.isExit(logged)) Effect.runFork(Effect.ignore(logged))
   }
 
-  /** Call the app's `close()` if the core has not (reported if it fails). */
-  private closeBody(driver: Driver): void {
-    const failed = (cause: Cause.Cause<Failure>): void => {
-      const failure = Cause.failureOption(cause)
-      this.report(failure._tag === "Some" ? unwrap(failure.value) : Cause.squash(cause))
-    }
-    const closing = closeResult(driver)
-    if (Exit.isExit(closing)) {
-      const exit = closing as Exit.Exit<void, Failure>
-      if (Exit.isFailure(exit)) failed(exit.cause)
+  /** Report the failure of a clean-up step (the app's `close()`), if it fails. */
+  private reportFailure(step: Step): void {
+    if (step instanceof Promise) {
+      step.then((exit) => this.reportFailure(exit))
       return
     }
-    Effect.runFork(Effect.catchAllCause(closing, (cause) => Effect.sync(() => failed(cause))))
+    if (step._tag === "Failure") this.report(unwrap(failureOf(step)))
   }
 
   /** Write one line to the error log. */
@@ -459,7 +453,7 @@ export class Gateway implements ConnectionPolicy {
         this.report(failure._tag === "Some" ? failure.value : Cause.squash(exit.cause))
         // A defect skipped the core's own clean-up: the app's body is still ours to close
         // (once: the core remembers what it closed).
-        if (failure._tag === "None") this.closeBody(driver)
+        if (failure._tag === "None") this.reportFailure(closeResult(driver))
       }
       try {
         output.abort()

@@ -1,18 +1,18 @@
 /**
- * The PEP 3333 handler: CPython's `BaseHandler.run` as one Effect program.
+ * The PEP 3333 handler: CPython's `BaseHandler.run` as one program of steps.
  *
  * The program is written as a template method: every step CPython lets a subclass
  * override is an entry of `Steps`, called through the driver, so the class shim can put
- * its methods in the table while the Effect API runs the defaults. Steps that finish at
- * once return already-completed effects (`Exit`s) and `andThen` chains them with plain
- * calls; only a step that really waits (a slow socket, an async app) goes through the
- * fiber scheduler. A synchronous hello-world request is therefore a few function calls.
+ * its methods in the table while the Effect API runs the defaults. Steps are `Exit`s when
+ * they finish at once and Promises of `Exit`s when they wait (see step.ts), so a
+ * synchronous hello-world request is a few dozen function calls, and an async one a few
+ * Promise turns, never an Effect fiber.
  */
-import { Cause, type Clock, Effect, Exit } from "effect"
+import { type Clock, Effect, Exit, FiberId, Runtime } from "effect"
 import type { ErrorLogShape } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
 import { decline, type FileTransmitterShape } from "../FileTransmitter.js"
-import { FileWrapper } from "../FileWrapper.js"
+import type { FileWrapper } from "../FileWrapper.js"
 import type { HandlerConfig } from "../HandlerConfig.js"
 import {
   ApplicationError,
@@ -29,26 +29,29 @@ import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Wri
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
 import { copyEnviron } from "./environCopy.js"
-import { isLatin1 } from "./latin1.js"
-import { toOutputFailure } from "./sink.js"
 import { formatDateTime } from "./httpDate.js"
+import { isLatin1 } from "./latin1.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
+import { toOutputFailure } from "./sink.js"
+import {
+  andThen,
+  attempt,
+  type EffectRunner,
+  fail,
+  type Failure,
+  failureOf,
+  fromEffect,
+  Interrupted,
+  interrupted,
+  matchStep,
+  settle,
+  type Step,
+  Thrown,
+  toEffect,
+  toFailure,
+  unwrap
+} from "./step.js"
 import { typeName } from "./typeName.js"
-
-/**
- * Something user code threw that is not one of our tagged errors: kept raw so the log
- * shows the application's own error and stack.
- */
-export class Thrown {
-  readonly _tag = "Thrown"
-  constructor(readonly cause: unknown) {}
-}
-
-/** Every way a step can fail. */
-export type Failure = HandlerError | ClientDisconnected | Thrown
-
-/** A step of the program. */
-export type Step<A = void> = Effect.Effect<A, Failure>
 
 /** CPython's per-request state block (`status`, `headers`, …). */
 export interface HandlerState {
@@ -92,7 +95,7 @@ export interface Steps {
 }
 
 /** One handler at work: configuration, services, steps, state. */
-export interface Driver {
+export interface Driver extends EffectRunner {
   readonly config: HandlerConfig
   readonly services: Services
   readonly steps: Steps
@@ -108,83 +111,25 @@ export interface Driver {
   writeFailure: Failure | undefined
   /** The last result whose `close()` was called, so no result is closed twice. */
   closedResult: ResponseBody | null
-  /** True once `run` has ended: a `write()` after that is an error. */
+  /** True once `run` has ended (or was interrupted): a `write()` after that is an error. */
   finished: boolean
+  /** True once the request was interrupted: nothing more goes out. */
+  interrupted: boolean
+  /** The body iterator being written, stopped if the request is interrupted. */
+  iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | null
   /** True for a HEAD request answered by an origin server: body bytes are counted, not sent. */
   suppressBody: boolean
 }
 
-// ---------------------------------------------------------------------------------------
-// Effect plumbing that skips the scheduler for steps that are already done
-
-const isSuccess = <A, E>(self: Effect.Effect<A, E>): self is Exit.Success<A, E> =>
-  Exit.isExit(self) && Exit.isSuccess(self)
-
-/** `Effect.flatMap`, run at once when `self` is already a success. */
-export const andThen = <A, B, E1, E2>(
-  self: Effect.Effect<A, E1>,
-  f: (a: A) => Effect.Effect<B, E2>
-): Effect.Effect<B, E1 | E2> => (isSuccess(self) ? f(self.value) : Effect.flatMap(self, f))
-
-/** `Effect.matchEffect` for typed failures, run at once when `self` is already done. */
-export const matchStep = <A, B, C, E1, E2, E3>(
-  self: Effect.Effect<A, E1>,
-  onFailure: (e: E1) => Effect.Effect<B, E2>,
-  onSuccess: (a: A) => Effect.Effect<C, E3>
-): Effect.Effect<B | C, E2 | E3> => {
-  if (Exit.isExit(self)) {
-    const exit = self as Exit.Exit<A, E1>
-    if (Exit.isSuccess(exit)) return onSuccess(exit.value)
-    const failure = Cause.failureOption(exit.cause)
-    if (failure._tag === "Some") return onFailure(failure.value)
-  }
-  return Effect.matchEffect(self, { onFailure, onSuccess })
-}
-
-/** Call user code, turning a throw into a failure. */
-export const attempt = <A>(f: () => A, classify: (cause: unknown) => Failure = toFailure): Step<A> => {
-  try {
-    return Exit.succeed(f())
-  } catch (cause) {
-    return Exit.fail(classify(cause))
-  }
-}
-
-/** A value that may be a Promise, as a step. */
-export const settle = <A>(value: A | PromiseLike<A>, classify: (cause: unknown) => Failure = toFailure): Step<A> =>
-  isPromiseLike(value)
-    ? Effect.tryPromise({ try: () => Promise.resolve(value), catch: classify })
-    : Exit.succeed(value)
-
-/** Call an Output method; one that throws instead of failing its effect is an output failure. */
-const callOutput = (call: () => Effect.Effect<void, OutputError | ClientDisconnected>): Step => {
-  try {
-    return call()
-  } catch (cause) {
-    return Exit.fail(toOutputFailure(cause))
-  }
-}
-
-/** Classify what user code threw: our tagged errors stay, anything else is kept raw. */
-export const toFailure = (cause: unknown): Failure =>
-  cause instanceof ProtocolError ||
-  cause instanceof OutputError ||
-  cause instanceof ResponseAborted ||
-  cause instanceof ApplicationError ||
-  cause instanceof ClientDisconnected ||
-  cause instanceof Thrown
-    ? cause
-    : new Thrown(cause)
-
-/** The value that was thrown, for logs and for rethrowing into user code. */
-export const unwrap = (failure: Failure): unknown => (failure instanceof Thrown ? failure.cause : failure)
+/** The outcome of a request: how `run` ends. */
+export type Outcome = Step<void, HandlerError>
 
 /** A failure as the typed error `run` fails with. */
 const toHandlerError = (failure: Failure): HandlerError => {
   if (failure instanceof Thrown) {
     return new ApplicationError({ message: `error while handling an error: ${describe(failure.cause)}`, cause: failure.cause })
   }
-  if (failure instanceof ClientDisconnected) {
+  if (failure instanceof ClientDisconnected || failure instanceof Interrupted) {
     return new OutputError({ message: "the client went away", cause: failure })
   }
   return failure
@@ -196,97 +141,113 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
 // The program
 
 /** CPython's `BaseHandler.run`: set up, call the app, send its response, handle errors. */
-export const runDriver = (d: Driver, app: Application): Effect.Effect<void, HandlerError> => {
-  d.pendingWrites = undefined
-  d.writeFailure = undefined
-  d.closedResult = null
-  d.finished = false
-  d.suppressBody = false
-  const program = andThen(
+export const runDriver = (d: Driver, app: Application): Outcome => {
+  const responded = andThen(
     attempt(() => d.steps.setupEnviron(d)),
     () => andThen(callApplication(d, app), () => d.steps.finishResponse(d))
   )
-  const handled = matchStep(program, (failure) => recover(d, failure), () => Exit.void)
-  if (Exit.isExit(handled)) {
-    d.finished = true
-    return handled
-  }
-  // Interrupted (a server timeout, a client abort in an Effect HttpServer): the result is
-  // still ours to close.
-  return Effect.ensuring(
-    Effect.onInterrupt(handled, () => Effect.ignore(closeResult(d))),
-    Effect.sync(() => {
-      d.finished = true
+  const handled = matchStep(responded, (failure) => recover(d, failure), () => Exit.void)
+  if (handled instanceof Promise) return handled.then(finishedWith(d))
+  d.finished = true
+  return handled
+}
+
+const finishedWith = (d: Driver) => (exit: Exit.Exit<void, HandlerError>): Exit.Exit<void, HandlerError> => {
+  d.finished = true
+  return exit
+}
+
+/**
+ * The outcome as an Effect: itself when it is an `Exit` already; else an Effect that waits
+ * for it, and interrupts the request (see `interrupt`) when it is interrupted.
+ */
+export const outcomeEffect = (d: Driver, outcome: Outcome): Effect.Effect<void, HandlerError> =>
+  outcome instanceof Promise
+    ? Effect.async<void, HandlerError>((resume) => {
+      outcome.then(resume)
+      return Effect.suspend(() => Effect.ignore(toEffect(interrupt(d))))
     })
-  )
+    : outcome
+
+/**
+ * Stop a request under way (an interrupted `run`, a server's timeout): nothing more goes
+ * out, the service effect it waits on is interrupted, the body iterator is stopped (a
+ * generator's `finally` runs, not awaited: an async iterator may be stuck in `next()`),
+ * and the result is closed; the step returned is that close.
+ */
+export const interrupt = (d: Driver): Step => {
+  if (d.finished) return Exit.void
+  d.interrupted = true
+  d.finished = true
+  d.waiting?.unsafeInterruptAsFork(FiberId.none)
+  const iterator = d.iterator
+  d.iterator = null
+  try {
+    const returned = iterator?.return?.()
+    if (isPromiseLike(returned)) Promise.resolve(returned).catch(() => undefined)
+  } catch {
+    // The iterator's own cleanup failed; the response is abandoned anyway.
+  }
+  return closeResult(d)
 }
 
 /** Call the application and wait for its result and for the writes it made meanwhile. */
 const callApplication = (d: Driver, app: Application): Step => {
   const environ = d.state.environ!
-  return andThen(
-    andThen(attempt(() => app(environ, d.startResponse)), (value) => settle(value)),
-    (result) => {
-      d.state.result = result
-      const checked = andThen(waitForWrites(d), () => checkResult(result))
-      // The result is ours now: if anything fails before the body is sent, close it.
-      return matchStep(checked, (failure) => andThen(closeResult(d), () => Exit.fail(failure)), () => Exit.void)
-    }
-  )
+  return andThen(andThen(attempt(() => app(environ, d.startResponse)), settle), (result) => {
+    d.state.result = result
+    // The result is ours now: if anything fails before the body is sent (an interruption
+    // while the app was still working included), close it.
+    const checked = d.interrupted ? fail(interrupted) : andThen(waitForWrites(d), () => checkResult(result))
+    return matchStep(checked, (failure) => andThen(closeResult(d), () => fail(failure)), () => Exit.void)
+  })
 }
 
 const checkResult = (result: unknown): Step => {
   if (typeof result === "string") {
-    return Exit.fail(
-      new ProtocolError({ message: "The application must return an iterable of Uint8Array chunks, not a string" })
-    )
+    return fail(new ProtocolError({ message: "The application must return an iterable of Uint8Array chunks, not a string" }))
   }
   if (
     typeof result !== "object" || result === null ||
     (typeof (result as Iterable<unknown>)[Symbol.iterator] !== "function" &&
       typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function")
   ) {
-    return Exit.fail(
-      new ProtocolError({
-        message: `The application must return an iterable of Uint8Array chunks, not ${typeName(result)}`
-      })
+    return fail(
+      new ProtocolError({ message: `The application must return an iterable of Uint8Array chunks, not ${typeName(result)}` })
     )
   }
   return Exit.void
 }
 
+/** Wait until every `write()` the app made has gone out; the first failure among them fails. */
 const waitForWrites = (d: Driver): Step => {
-  if (d.pendingWrites === undefined) return d.writeFailure === undefined ? Exit.void : Exit.fail(d.writeFailure)
   const pending = d.pendingWrites
-  return Effect.flatMap(
-    Effect.promise(() => pending.then(() => undefined, () => undefined)),
-    () => (d.writeFailure === undefined ? Exit.void : Exit.fail(d.writeFailure))
-  )
+  if (pending === undefined) return d.writeFailure === undefined ? Exit.void : fail(d.writeFailure)
+  // Checked again once they are out: more may have been queued meanwhile.
+  return pending.then(() => waitForWrites(d))
 }
 
 /** CPython's `run` except clauses: a client that left is fine; anything else is handled. */
-const recover = (d: Driver, failure: Failure): Effect.Effect<void, HandlerError> => {
-  if (failure instanceof ClientDisconnected) return quietClose(d)
+const recover = (d: Driver, failure: Failure): Outcome => {
+  if (failure instanceof ClientDisconnected || failure instanceof Interrupted) return quietClose(d)
   const error = unwrap(failure)
   const headersWereSent = d.state.headersSent
   return matchStep(
     d.steps.handleError(d, error),
-    (second): Effect.Effect<void, HandlerError> => {
-      if (second instanceof ClientDisconnected) return quietClose(d)
+    (second): Outcome => {
+      if (second instanceof ClientDisconnected || second instanceof Interrupted) return quietClose(d)
       const reported = toHandlerError(second)
-      return matchStep(d.steps.close(d), () => Exit.fail(reported), () => Exit.fail(reported))
+      return matchStep(d.steps.close(d), () => fail(reported), () => fail(reported))
     },
-    (): Effect.Effect<void, HandlerError> =>
+    (): Outcome =>
       headersWereSent
-        ? Exit.fail(
-          new ResponseAborted({ message: `response aborted after its headers were sent: ${describe(error)}`, cause: error })
-        )
+        ? fail(new ResponseAborted({ message: `response aborted after its headers were sent: ${describe(error)}`, cause: error }))
         : Exit.void
   )
 }
 
 /** The client went away: close the result, and log only if closing it failed. */
-const quietClose = (d: Driver): Effect.Effect<void, HandlerError> =>
+const quietClose = (d: Driver): Outcome =>
   matchStep(
     closeResult(d),
     (failure) => matchStep(d.steps.logException(d, unwrap(failure)), () => Exit.void, () => Exit.void),
@@ -299,7 +260,38 @@ export const closeResult = (d: Driver): Step => {
   // `== null`: an app that forgot to return gives undefined.
   if (result == null || result === d.closedResult || typeof result.close !== "function") return Exit.void
   d.closedResult = result
-  return andThen(attempt(() => result.close!()), (value) => settle(value))
+  return andThen(attempt(() => result.close!()), settle)
+}
+
+// ---------------------------------------------------------------------------------------
+// Output: every byte goes through these, so an interrupted request sends nothing more
+
+const outputStep = (d: Driver, effect: Effect.Effect<void, OutputError | ClientDisconnected>): Step =>
+  d.interrupted ? fail(interrupted) : fromEffect(effect, d)
+
+// An Output method that throws instead of failing its effect is an output failure.
+const outputWrite = (d: Driver, data: Uint8Array): Step => {
+  try {
+    return outputStep(d, d.services.output.write(data))
+  } catch (cause) {
+    return fail(toOutputFailure(cause))
+  }
+}
+
+const outputFlush = (d: Driver): Step => {
+  try {
+    return outputStep(d, d.services.output.flush())
+  } catch (cause) {
+    return fail(toOutputFailure(cause))
+  }
+}
+
+const outputHead = (d: Driver, sendHead: NonNullable<OutputShape["sendHead"]>, headers: HeaderList): Step => {
+  try {
+    return outputStep(d, sendHead(d.state.status!, headers))
+  } catch (cause) {
+    return fail(toOutputFailure(cause))
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -344,10 +336,10 @@ const startResponse = (d: Driver, status: string, headers: HeaderList, excInfo?:
 
 const write = (d: Driver, data: Uint8Array): Step => {
   if (!(data instanceof Uint8Array)) {
-    return Exit.fail(new ProtocolError({ message: `write() argument must be a Uint8Array, not ${typeName(data)}` }))
+    return fail(new ProtocolError({ message: `write() argument must be a Uint8Array, not ${typeName(data)}` }))
   }
   const state = d.state
-  if (!state.status) return Exit.fail(new ProtocolError({ message: "write() before startResponse()" }))
+  if (!state.status) return fail(new ProtocolError({ message: "write() before startResponse()" }))
   if (!state.headersSent) {
     state.bytesSent = data.length
     return andThen(d.steps.sendHeaders(d), () => writeBody(d, data))
@@ -358,8 +350,7 @@ const write = (d: Driver, data: Uint8Array): Step => {
 
 const writeBody = (d: Driver, data: Uint8Array): Step => {
   if (d.suppressBody || data.length === 0) return Exit.void
-  const output = d.services.output
-  return andThen(callOutput(() => output.write(data)), () => callOutput(() => output.flush()))
+  return andThen(outputWrite(d, data), () => outputFlush(d))
 }
 
 /** The Date and Server headers an origin server adds unless the app set them. */
@@ -386,7 +377,7 @@ const preambleText = (d: Driver): string => {
 const writeText = (d: Driver, text: () => string): Step =>
   andThen(
     attempt(() => Buffer.from(headIsLatin1(d) ? text() : latin1OrThrow(text()), "latin1")),
-    (bytes) => (bytes.length === 0 ? Exit.void : callOutput(() => d.services.output.write(bytes)))
+    (bytes) => (bytes.length === 0 ? Exit.void : outputWrite(d, bytes))
   )
 
 /**
@@ -427,9 +418,9 @@ const sendHeaders = (d: Driver): Step => {
   })
   return andThen(prepared, (modern) => {
     if (!modern) return Exit.void
-    const output = d.services.output
-    if (output.sendHead !== undefined) {
-      return andThen(attempt(() => headList(d)), (headers) => callOutput(() => output.sendHead!(state.status!, headers)))
+    const sendHead = d.services.output.sendHead
+    if (sendHead !== undefined) {
+      return andThen(attempt(() => headList(d)), (headers) => outputHead(d, sendHead, headers))
     }
     // The status line and headers go out as one buffer unless sendPreamble was overridden.
     if (steps.sendPreamble === defaultSteps.sendPreamble) {
@@ -459,7 +450,7 @@ const finishResponse = (d: Driver): Step => {
   )
   return matchStep(
     body,
-    (failure) => matchStep(closeResult(d), () => Exit.fail(failure), () => Exit.fail(failure)),
+    (failure) => matchStep(closeResult(d), () => fail(failure), () => fail(failure)),
     () => matchStep(steps.close(d), (failure) => closeFailed(d, failure), () => Exit.void)
   )
 }
@@ -470,89 +461,117 @@ const finishResponse = (d: Driver): Step => {
  * state, appends a second, 500 response after the complete one.)
  */
 const closeFailed = (d: Driver, failure: Failure): Step =>
-  failure instanceof ClientDisconnected ? Exit.fail(failure) : d.steps.logException(d, unwrap(failure))
+  failure instanceof ClientDisconnected || failure instanceof Interrupted
+    ? fail(failure)
+    : d.steps.logException(d, unwrap(failure))
 
-const sendBody = (d: Driver): Step => andThen(iterateBody(d), () => d.steps.finishContent(d))
+const sendBody = (d: Driver): Step => andThen(writeResult(d), () => d.steps.finishContent(d))
+
+// ---------------------------------------------------------------------------------------
+// Writing the result, chunk by chunk
+
+const MORE = Exit.succeed(true)
+const NO_MORE = Exit.succeed(false)
+const arrayValues = Array.prototype[Symbol.iterator]
+
+/** Run `body` until it answers false: plain iterations while it finishes at once. */
+const repeat = (body: () => Step<boolean>): Step => {
+  for (;;) {
+    const more = body()
+    if (more instanceof Promise) {
+      return more.then((exit) => (exit._tag === "Failure" ? exit : exit.value ? repeat(body) : Exit.void))
+    }
+    if (more._tag === "Failure") return more
+    if (!more.value) return Exit.void
+  }
+}
+
+/** Write one chunk: MORE once it is out, or the failure. */
+const writeChunk = (d: Driver, chunk: Uint8Array): Step<boolean> => moreAfter(d.steps.write(d, chunk))
+
+const moreAfter = (written: Step): Step<boolean> => {
+  if (written instanceof Promise) return written.then(moreAfter) as Promise<Exit.Exit<boolean, Failure>>
+  return written._tag === "Success" ? MORE : (written as Exit.Exit<never, Failure>)
+}
 
 /** Write every chunk of the result, synchronously while the writes complete at once. */
-const iterateBody = (d: Driver): Step => {
+const writeResult = (d: Driver): Step => {
+  if (d.interrupted) return fail(interrupted)
   const result = d.state.result!
   // An async iterator wins when both exist (a FileWrapper over an async file has both).
-  if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== "function") {
-    let iterator: Iterator<Uint8Array>
-    try {
-      iterator = (result as Iterable<Uint8Array>)[Symbol.iterator]()
-    } catch (cause) {
-      return Exit.fail(toFailure(cause))
-    }
-    const loop = (): Step => {
-      for (;;) {
-        let next: IteratorResult<Uint8Array>
-        try {
-          next = iterator.next()
-        } catch (cause) {
-          return Exit.fail(toFailure(cause))
-        }
-        if (next.done) return Exit.void
-        const written = d.steps.write(d, next.value)
-        if (isSuccess(written)) continue
-        return matchStep(written, (failure) => abandon(iterator, failure), loop)
-      }
-    }
-    return stopOnInterrupt(loop(), iterator)
+  if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
+    return iterateWith(d, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), nextAsync)
   }
-  let iterator: AsyncIterator<Uint8Array>
-  try {
-    iterator = (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-  } catch (cause) {
-    return Exit.fail(toFailure(cause))
+  // A plain array is read by index, as its own iterator would.
+  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) {
+    const chunks = result as ReadonlyArray<Uint8Array>
+    let i = 0
+    return repeat(() => (i < chunks.length ? writeChunk(d, chunks[i++]!) : NO_MORE))
   }
-  const loop = (): Step =>
-    andThen(
-      andThen(attempt(() => iterator.next()), (next) => settle(next)),
-      (next) => next.done ? Exit.void : matchStep(d.steps.write(d, next.value), (failure) => abandon(iterator, failure), loop)
-    )
-  return stopOnInterrupt(loop(), iterator)
+  return iterateWith(d, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), nextSync)
 }
 
-/**
- * If the fiber is interrupted while the body is still going out, stop the iterator (a
- * generator's `finally` runs). Not awaited: an async iterator may be stuck in `next()`.
- */
-const stopOnInterrupt = (step: Step, iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>): Step =>
-  Exit.isExit(step) ? step : Effect.onInterrupt(step, () =>
-    Effect.sync(() => {
-      try {
-        const returned = iterator.return?.()
-        if (isPromiseLike(returned)) Promise.resolve(returned).catch(() => undefined)
-      } catch {
-        // The iterator's own cleanup failed; the response is abandoned anyway.
+type BodyIterator = Iterator<Uint8Array> | AsyncIterator<Uint8Array>
+
+const nextSync = (iterator: BodyIterator): Step<IteratorResult<Uint8Array>> =>
+  attempt(() => (iterator as Iterator<Uint8Array>).next())
+
+const nextAsync = (iterator: BodyIterator): Step<IteratorResult<Uint8Array>> =>
+  andThen(attempt(() => (iterator as AsyncIterator<Uint8Array>).next()), settle)
+
+/** Write what an iterator yields; if a write fails, the iterator is stopped. */
+const iterateWith = (d: Driver, open: () => BodyIterator, next: typeof nextSync): Step => {
+  let iterator: BodyIterator
+  try {
+    iterator = open()
+  } catch (cause) {
+    return fail(toFailure(cause))
+  }
+  d.iterator = iterator
+  return repeat(() => {
+    if (d.interrupted) return fail(interrupted)
+    return matchStep(next(iterator), (failure): Step<boolean> => {
+      d.iterator = null
+      return fail(failure)
+    }, (item): Step<boolean> => {
+      if (typeof item !== "object" || item === null) {
+        d.iterator = null
+        return fail(new Thrown(new TypeError(`Iterator result ${typeName(item)} is not an object`)))
       }
-    }))
+      if (item.done) {
+        d.iterator = null
+        return NO_MORE
+      }
+      return matchStep(writeChunk(d, item.value), (failure) => abandon(d, iterator, failure), () => MORE)
+    })
+  })
+}
 
 /** Stop an iterator early (runs a generator's `finally`), then fail with `failure`. */
-const abandon = (iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>, failure: Failure): Step => {
-  if (typeof iterator.return !== "function") return Exit.fail(failure)
-  return matchStep(
-    andThen(attempt(() => iterator.return!()), (value) => settle(value)),
-    () => Exit.fail(failure),
-    () => Exit.fail(failure)
-  )
+const abandon = (d: Driver, iterator: BodyIterator, failure: Failure): Step<never> => {
+  // Stopped already (by an interruption).
+  if (d.iterator !== iterator) return fail(failure)
+  d.iterator = null
+  if (typeof iterator.return !== "function") return fail(failure)
+  return matchStep(andThen(attempt(() => iterator.return!()), settle), () => fail(failure), () => fail(failure))
 }
+
+// ---------------------------------------------------------------------------------------
+// The default steps, continued
 
 const finishContent = (d: Driver): Step => {
   const state = d.state
   if (state.headersSent) return Exit.void
   // CPython fails here too (on `None.setdefault`): an app that never started a response.
   if (state.status === null || state.headers === null) {
-    return Exit.fail(new ProtocolError({ message: "The application returned without calling startResponse()" }))
+    return fail(new ProtocolError({ message: "The application returned without calling startResponse()" }))
   }
   const headers = state.headers
   return andThen(
     attempt(() => {
       if (!isBodylessStatus(state.status!)) headers.setDefault("Content-Length", "0")
     }),
-    () => andThen(d.steps.sendHeaders(d), () => callOutput(() => d.services.output.flush()))
+    () => andThen(d.steps.sendHeaders(d), () => outputFlush(d))
   )
 }
 
@@ -561,28 +580,39 @@ const resultIsFile = (d: Driver): boolean => {
   return wrapper !== null && d.state.result instanceof wrapper
 }
 
-const sendfile = (d: Driver): Step<boolean> =>
-  (d.services.fileTransmitter ?? decline).transmit(d.state.result as FileWrapper, {
-    sendHeaders: () => Effect.mapError(d.steps.sendHeaders(d), (failure) =>
+/** A step's failure as a `Transmission`'s: user code's throw is an application error. */
+const transmissionFailure = (failure: Failure): Effect.Effect<never, HandlerError | ClientDisconnected> =>
+  failure instanceof Interrupted
+    ? Effect.interrupt
+    : Effect.fail(
       failure instanceof Thrown ? new ApplicationError({ message: describe(failure.cause), cause: failure.cause }) : failure
-    ),
-    addBytesSent: (count) => {
-      d.state.bytesSent += count
-    }
-  })
+    )
 
-const clientIsModern = (d: Driver): boolean =>
-  String(d.state.environ?.["SERVER_PROTOCOL"] ?? "").toUpperCase() !== "HTTP/0.9"
+const sendfile = (d: Driver): Step<boolean> =>
+  fromEffect(
+    (d.services.fileTransmitter ?? decline).transmit(d.state.result as FileWrapper, {
+      sendHeaders: () => Effect.catchAll(toEffect(d.steps.sendHeaders(d)), transmissionFailure),
+      addBytesSent: (count) => {
+        d.state.bytesSent += count
+      }
+    }),
+    d
+  )
+
+const clientIsModern = (d: Driver): boolean => {
+  const protocol = d.state.environ?.["SERVER_PROTOCOL"]
+  return protocol === "HTTP/1.1" || protocol === "HTTP/1.0" || String(protocol ?? "").toUpperCase() !== "HTTP/0.9"
+}
 
 const logException = (d: Driver, error: unknown): Step =>
-  d.services.errorLog.logException(error, d.config.tracebackLimit)
+  fromEffect(d.services.errorLog.logException(error, d.config.tracebackLimit), d)
 
 const handleError = (d: Driver, error: unknown): Step =>
   andThen(d.steps.logException(d, error), () => {
     if (d.state.headersSent) return Exit.void
     const environ = d.state.environ ?? {}
     return andThen(
-      andThen(attempt(() => d.steps.errorOutput(d, environ, d.startResponse, error)), (value) => settle(value)),
+      andThen(attempt(() => d.steps.errorOutput(d, environ, d.startResponse, error)), settle),
       (result) => {
         d.state.result = result
         return d.steps.finishResponse(d)
@@ -654,6 +684,8 @@ export const makeDriver = (options: {
   readonly clock: Clock.Clock
   readonly steps?: Steps
   readonly state?: HandlerState
+  /** Where service effects that have to wait run (the default runtime unless given). */
+  readonly runtime?: Runtime.Runtime<never>
 }): Driver => {
   const d: Driver = {
     config: options.config,
@@ -661,18 +693,25 @@ export const makeDriver = (options: {
     steps: options.steps ?? defaultSteps,
     state: options.state ?? emptyState(),
     clock: options.clock,
+    runtime: options.runtime ?? Runtime.defaultRuntime,
+    waiting: null,
     startResponse: (status, headers, excInfo) => d.steps.startResponse(d, status, headers, excInfo),
     write: (data) => writeFromApp(d, data),
     pendingWrites: undefined,
     writeFailure: undefined,
     closedResult: null,
     finished: false,
+    interrupted: false,
+    iterator: null,
     suppressBody: false
   }
   return d
 }
 
-/** The `write()` callable: in call order, awaited or not, failures kept for the handler. */
+// ---------------------------------------------------------------------------------------
+// The `write()` callable
+
+/** In call order, awaited or not; failures are kept for the handler. */
 const writeFromApp = (d: Driver, data: Uint8Array): Promise<void> => {
   const pending = d.pendingWrites
   // Queued behind the writes still going out. The queued write must not go through
@@ -680,22 +719,19 @@ const writeFromApp = (d: Driver, data: Uint8Array): Promise<void> => {
   // would wait for itself.
   if (pending !== undefined) return track(d, pending.then(() => writeNow(d, data)))
   const step = startWrite(d, data)
-  return Exit.isExit(step) ? fromExit(d, step as Exit.Exit<void, Failure>) : track(d, runWrite(d, step))
+  return step instanceof Promise ? track(d, step.then((exit) => fromExit(d, exit))) : fromExit(d, step)
 }
 
 const writeNow = (d: Driver, data: Uint8Array): Promise<void> => {
   const step = startWrite(d, data)
-  return Exit.isExit(step) ? fromExit(d, step as Exit.Exit<void, Failure>) : runWrite(d, step)
+  return step instanceof Promise ? step.then((exit) => fromExit(d, exit)) : fromExit(d, step)
 }
 
 const startWrite = (d: Driver, data: Uint8Array): Step => {
-  if (d.finished) return Exit.fail(new ProtocolError({ message: "write() called after the response was finished" }))
-  if (d.writeFailure !== undefined) return Exit.fail(d.writeFailure)
+  if (d.finished) return fail(new ProtocolError({ message: "write() called after the response was finished" }))
+  if (d.writeFailure !== undefined) return fail(d.writeFailure)
   return d.steps.write(d, data)
 }
-
-const runWrite = (d: Driver, step: Step): Promise<void> =>
-  Effect.runPromiseExit(step).then((exit) => fromExit(d, exit))
 
 const track = (d: Driver, promise: Promise<void>): Promise<void> => {
   const settled: Promise<void> = promise.then(
@@ -709,9 +745,8 @@ const track = (d: Driver, promise: Promise<void>): Promise<void> => {
 }
 
 const fromExit = (d: Driver, exit: Exit.Exit<void, Failure>): Promise<void> => {
-  if (Exit.isSuccess(exit)) return Promise.resolve()
-  const failure = Cause.failureOption(exit.cause)
-  const error: Failure = failure._tag === "Some" ? failure.value : new Thrown(Cause.squash(exit.cause))
+  if (exit._tag === "Success") return Promise.resolve()
+  const error = failureOf(exit)
   if (d.writeFailure === undefined) d.writeFailure = error
   return rejected(unwrap(error))
 }
