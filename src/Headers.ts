@@ -15,6 +15,10 @@ import type { HeaderList } from "./Protocol.js"
 const formatParam = (name: string, value: string): string =>
   value.length === 0 ? name : `${name}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`
 
+/** Whether header name `key` is `lowered` (already lower case) in any case; no allocation unless the lengths match. */
+const sameName = (key: string, lowered: string): boolean =>
+  key.length === lowered.length && (key === lowered || key.toLowerCase() === lowered)
+
 const checkString = (role: string, value: unknown): string => {
   if (typeof value !== "string") {
     throw new TypeError(`${role} must be of type string (not ${typeName(value)})`)
@@ -74,8 +78,10 @@ export class Headers implements Iterable<[name: string, value: string]> {
   get<D>(name: string, defaultValue: D): string | D
   get(name: string, defaultValue: unknown = null): unknown {
     const wanted = checkString("Header name", name).toLowerCase()
-    for (const [key, value] of this.headerList) {
-      if (key.toLowerCase() === wanted) return value
+    const list = this.headerList
+    for (let i = 0; i < list.length; i++) {
+      const pair = list[i]!
+      if (sameName(pair[0], wanted)) return pair[1]
     }
     return defaultValue
   }
@@ -92,10 +98,11 @@ export class Headers implements Iterable<[name: string, value: string]> {
     const unwanted = checkString("Header name", name).toLowerCase()
     const list = this.headerList
     let kept = 0
-    for (const pair of list) {
-      if (pair[0].toLowerCase() !== unwanted) list[kept++] = pair
+    for (let i = 0; i < list.length; i++) {
+      const pair = list[i]!
+      if (!sameName(pair[0], unwanted)) list[kept++] = pair
     }
-    list.length = kept
+    if (kept !== list.length) list.length = kept
   }
 
   /** Whether there is a header `name` (any case). */
@@ -106,7 +113,7 @@ export class Headers implements Iterable<[name: string, value: string]> {
   /** Every value of the header `name` (any case), in order; empty when absent. */
   getAll(name: string): Array<string> {
     const wanted = checkString("Header name", name).toLowerCase()
-    return this.headerList.filter(([key]) => key.toLowerCase() === wanted).map(([, value]) => value)
+    return this.headerList.filter(([key]) => sameName(key, wanted)).map(([, value]) => value)
   }
 
   /** Every header name, in order, duplicates included. */

@@ -32,13 +32,16 @@ export const fromReadable = (readable: Readable, limit?: number): InputShape => 
   stream: new ReadableInputStream(readable, limit)
 })
 
+// Shared: nothing can change an empty array.
+const noBytes = new Uint8Array(0)
+
 /**
  * An in-memory body for tests and for bodies already read.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromBytes = (body: Uint8Array | string = new Uint8Array(0)): InputShape => ({
+export const fromBytes = (body: Uint8Array | string = noBytes): InputShape => ({
   stream: new BytesInputStream(typeof body === "string" ? Buffer.from(body, "latin1") : body)
 })
 

@@ -210,4 +210,6 @@ const HOP_BY_HOP = new Set([
  * @since 0.1.0
  * @category utils
  */
-export const isHopByHop = (name: string): boolean => HOP_BY_HOP.has(name.toLowerCase())
+export const isHopByHop = (name: string): boolean =>
+  // Most names are longer than any hop-by-hop one: no lower-casing for those.
+  name.length <= 19 && HOP_BY_HOP.has(name.toLowerCase())

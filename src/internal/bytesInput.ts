@@ -15,7 +15,7 @@ import { PullInputStream } from "./pullInput.js"
  * @category constructors
  */
 export class BytesInputStream extends PullInputStream {
-  constructor(bytes: Uint8Array = new Uint8Array(0)) {
+  constructor(bytes?: Uint8Array) {
     super(null, bytes)
   }
 
