@@ -21,7 +21,7 @@ import { Context, Effect, Exit, FiberRefs, Runtime } from "effect"
 import { cases, verifyResponse } from "./apps.mjs"
 import { loadDist } from "./dist.mjs"
 
-const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runWith } = await loadDist()
+const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runExit, runWith } = await loadDist()
 
 const { values: options } = parseArgs({
   options: {
@@ -118,7 +118,7 @@ export const variants = {
       return services.sink
     }
   },
-  // What servers use: services as plain values; a synchronous run is already an Exit.
+  // The core as an Effect with plain service values: a synchronous run is an Exit already.
   runWith: {
     label: "core `runWith(app, services)`",
     how: { sync: "an `Exit` already", async: "`Effect.runPromise`" },
@@ -137,6 +137,24 @@ export const variants = {
       } else {
         await Effect.runPromise(effect)
       }
+      return services.sink
+    }
+  },
+  // What servers use: the core's outcome, an Exit or a Promise of one (no fiber).
+  runExit: {
+    label: "core `runExit(app, services)`",
+    how: { sync: "an `Exit` already", async: "`await` its Promise" },
+    sync: (c) => {
+      const services = servicesFor(c)
+      const exit = runExit(c.app, services)
+      if (exit instanceof Promise) throw new Error("runExit: a synchronous app gave a Promise")
+      if (!Exit.isSuccess(exit)) fail("runExit", exit)
+      return services.sink
+    },
+    async: async (c) => {
+      const services = servicesFor(c)
+      const exit = await runExit(c.app, services)
+      if (!Exit.isSuccess(exit)) fail("runExit", exit)
       return services.sink
     }
   },

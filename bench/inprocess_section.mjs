@@ -1,6 +1,8 @@
 // Section 1, in process: effect-wsgi's core and class shim against CPython's
-// wsgiref.handlers.SimpleHandler, the same three apps, rounds interleaved between the two
-// processes so both see the same machine load.
+// wsgiref.handlers.SimpleHandler, the same three apps, rounds interleaved between the
+// processes so all see the same machine load. Each variant runs in a process of its own,
+// as CPython does: a server uses one of them, and the shapes one variant gives the core's
+// call sites (its services, its state block) would otherwise slow the others down.
 import { fileURLToPath } from "node:url"
 import { startWorker } from "./workers.mjs"
 
@@ -11,7 +13,7 @@ const CASES = [
   { name: "big", label: "64 KiB in 16 × 4 KiB", target: 3 },
   { name: "input", label: "read 16 KiB `wsgi.input`", target: 3 }
 ]
-const VARIANTS = ["provide", "runtime", "runWith", "shim"]
+const VARIANTS = ["provide", "runtime", "runWith", "runExit", "shim"]
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -21,15 +23,15 @@ const median = (values) => {
 
 export const runInProcess = async ({ warmup, rounds, requests, log }) => {
   const python = startWorker("python3", [`${here}python_baseline.py`, "--serve"])
-  const node = startWorker(process.execPath, [`${here}inprocess.mjs`, "--serve"])
+  const node = Object.fromEntries(VARIANTS.map((v) => [v, startWorker(process.execPath, [`${here}inprocess.mjs`, "--serve"])]))
   try {
     const { python: pythonVersion } = await python.ask({ cmd: "hello" })
-    const { labels } = await node.ask({ cmd: "hello" })
+    const { labels } = await node[VARIANTS[0]].ask({ cmd: "hello" })
     const rows = []
     for (const c of CASES) {
       log(`in process: ${c.label}: warm-up (${warmup} requests each)`)
       await python.ask({ cmd: "round", case: c.name, requests: warmup })
-      for (const v of VARIANTS) await node.ask({ cmd: "round", variant: v, case: c.name, requests: warmup })
+      for (const v of VARIANTS) await node[v].ask({ cmd: "round", variant: v, case: c.name, requests: warmup })
       const times = { python: [], ...Object.fromEntries(VARIANTS.map((v) => [v, []])) }
       const modes = {}
       for (let r = 0; r < rounds; r++) {
@@ -37,7 +39,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
         times.python.push((await python.ask({ cmd: "round", case: c.name, requests })).us)
         for (let k = 0; k < VARIANTS.length; k++) {
           const v = VARIANTS[(k + r) % VARIANTS.length]
-          const answer = await node.ask({ cmd: "round", variant: v, case: c.name, requests })
+          const answer = await node[v].ask({ cmd: "round", variant: v, case: c.name, requests })
           times[v].push(answer.us)
           modes[v] = answer.how
         }
@@ -62,12 +64,12 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
     return {
       rows,
       notes: [
-        `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, CPython's rounds interleaved with ours; µs per request is the median of the rounds' means; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
+        `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, CPython's rounds interleaved with ours, each variant in a process of its own (as CPython's); µs per request is the median of the rounds' means; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
         "In process, sinks: CPython writes into `io.BytesIO` (a copy: ≈ 0.2 µs of its hello, ≈ 2.4 µs of its 64 KiB); the core (through `Output.fromSink`) and the class write into a `{ write }` stdout keeping the Buffers they are given, as a socket's write queue does (copying into fresh ArrayBuffers costs V8 ≈ 19 µs per 64 KiB, which would measure its allocator, not the handler)",
         "The machine is shared: with CPU pressure from other work, every number moves, Node's more than CPython's (its GC and JIT helper threads starve first on 2 cores); compare runs whose pressure at start is low"
       ]
     }
   } finally {
-    await Promise.all([python.close(), node.close()])
+    await Promise.all([python.close(), ...Object.values(node).map((worker) => worker.close())])
   }
 }
