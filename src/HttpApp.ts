@@ -63,12 +63,6 @@ const mountPrefix = (originalUrl: string, url: string): string => {
   return original.endsWith(rest) ? original.slice(0, original.length - rest.length) : ""
 }
 
-const pairs = (raw: ReadonlyArray<string>): Array<[string, string]> => {
-  const list: Array<[string, string]> = []
-  for (let i = 0; i + 1 < raw.length; i += 2) list.push([raw[i]!, raw[i + 1]!])
-  return list
-}
-
 /** A pull source over an Effect stream, through the web-streams reader it converts to. */
 const pullStream = (stream: Stream.Stream<Uint8Array, unknown>) => {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
@@ -132,7 +126,7 @@ export const toHttpApp = (app: Application, options: HttpAppOptions = {}): HttpA
         method: request.method,
         target: request.url,
         protocol: node === undefined ? "HTTP/1.1" : `HTTP/${node.httpVersion}`,
-        headers: node === undefined ? Object.entries(request.headers) : pairs(node.rawHeaders),
+        rawHeaders: node === undefined ? Object.entries(request.headers).flat() : node.rawHeaders,
         remoteAddress: Option.getOrElse(request.remoteAddress, () => "")
       },
       {

@@ -204,6 +204,8 @@ const HOP_BY_HOP = new Set([
   "upgrade"
 ])
 
+const HOP_BY_HOP_LENGTHS = new Set([...HOP_BY_HOP].map((name) => name.length))
+
 /**
  * Whether `name` (any case) is an HTTP/1.1 hop-by-hop header.
  *
@@ -211,5 +213,5 @@ const HOP_BY_HOP = new Set([
  * @category utils
  */
 export const isHopByHop = (name: string): boolean =>
-  // Most names are longer than any hop-by-hop one: no lower-casing for those.
-  name.length <= 19 && HOP_BY_HOP.has(name.toLowerCase())
+  // Lower-cased only when its length is one of theirs (Content-Type, Content-Length: never).
+  HOP_BY_HOP_LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase())

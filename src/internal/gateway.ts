@@ -26,7 +26,16 @@ import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { PullInputStream } from "./pullInput.js"
 import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
 import { failureOf, type Step, unwrap } from "./step.js"
-import { absoluteAuthority, ASTERISK, checkRequest, connectionOf, type Refusal, settled } from "./requestGuard.js"
+import {
+  absoluteAuthority,
+  ASTERISK,
+  checkRequest,
+  type Connection,
+  connectionOf,
+  type Framing,
+  type Refusal,
+  settled
+} from "./requestGuard.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -74,7 +83,7 @@ class RequestVariables implements EnvironSourceShape, RequestLine {
     readonly method: string,
     readonly target: string,
     readonly protocol: string,
-    readonly headers: ReadonlyArray<readonly [string, string]>,
+    readonly rawHeaders: ReadonlyArray<string>,
     readonly remoteAddress: string,
     private readonly identity: ServerIdentity,
     private readonly encrypted: boolean
@@ -116,10 +125,6 @@ const refusal = (status: string, text: string): Application => {
 const STATUS_TOO_LARGE = "413 Content Too Large"
 const tooLargeBody = Buffer.from("The request body is too large.\n", "latin1")
 
-// `Transfer-Encoding` node:http framed as chunked: anything whose last coding is not
-// `chunked` cannot be framed and must be refused before the app sees it.
-const chunkedLast = /(?:^|,)[ \t]*chunked[ \t]*$/i
-
 /** The core's steps with a server's additions (CPython's `ServerHandler`). */
 const serverSteps: Steps = {
   ...defaultSteps,
@@ -150,6 +155,26 @@ const serverSteps: Steps = {
   }
 }
 
+// The connection whose pending count a response holds, until it settles (closes).
+const pendingOn = Symbol("effect-wsgi/pendingOn")
+
+interface PendingResponse extends ServerResponse {
+  [pendingOn]?: Connection | undefined
+}
+
+/** A response is done with: its connection has one response less in flight (once). */
+const settleResponse = (response: PendingResponse): void => {
+  const connection = response[pendingOn]
+  if (connection === undefined) return
+  response[pendingOn] = undefined
+  settled(connection)
+}
+
+// One listener function for every response (no closure per request).
+function onResponseClose(this: PendingResponse): void {
+  settleResponse(this)
+}
+
 /** The handler shared by every request of one listener or server. */
 export class Gateway implements ConnectionPolicy {
   /** True once the server started closing: responses no longer keep connections alive. */
@@ -172,8 +197,6 @@ export class Gateway implements ConnectionPolicy {
   unixSocket = false
   /** Milliseconds a request may take to its last response byte (0: no limit). */
   readonly responseTimeout: number
-  /** Responses the timeout already answered or cut. */
-  private readonly timedOut = new WeakSet<NodeOutput>()
   private readonly clock: Clock.Clock = Clock.make()
   private readonly tooLarge: Application
   private readonly badRequest: Application
@@ -209,22 +232,14 @@ export class Gateway implements ConnectionPolicy {
     const connection = connectionOf(request.socket)
     connection.pending++
     connection.current = request
-    let done = false
-    const settle = (): void => {
-      if (done) return
-      done = true
-      settled(connection)
-    }
-    response.once("close", settle)
+    ;(response as PendingResponse)[pendingOn] = connection
+    response.once("close", onResponseClose)
     // Parsed after a refusal was decided (pipelined behind it): never served, never answered.
     if (connection.refused) return
     const verdict = checkRequest(request)
-    if (verdict !== null) {
-      if (verdict === ASTERISK) this.answerAsterisk(request, response)
-      else this.refuseRequest(request, response, verdict)
-      return
-    }
-    if (!request.complete && request.headers["transfer-encoding"] !== undefined) {
+    if (verdict === ASTERISK) return this.answerAsterisk(request, response)
+    if (verdict.kind === "refusal") return this.refuseRequest(request, response, verdict)
+    if (!request.complete && verdict.transferEncoding !== undefined) {
       // A chunked body: its first chunks may have come in the same packet. Wait one turn so
       // node parses them first; a malformed one then refuses the request before any app runs.
       connection.deferred = request
@@ -232,14 +247,14 @@ export class Gateway implements ConnectionPolicy {
         if (connection.deferred === request) connection.deferred = null
         if (connection.refused && !request.complete) {
           // Its own body was malformed: no app runs, and the refusal answers it.
-          settle()
+          settleResponse(response as PendingResponse)
           return
         }
-        this.serve(request, response, expectContinue)
+        this.serve(request, response, expectContinue, verdict)
       })
       return
     }
-    this.serve(request, response, expectContinue)
+    this.serve(request, response, expectContinue, verdict)
   }
 
   /** Refuse a request before any app sees it: one log line, an empty response, close. */
@@ -266,34 +281,17 @@ export class Gateway implements ConnectionPolicy {
     }
   }
 
-  private serve(request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void {
-    const raw = request.rawHeaders
-    const headers = new Array<readonly [string, string]>(raw.length >> 1)
-    let contentLength: string | undefined
-    let transferEncoding: string | undefined
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!
-      const value = raw[i + 1]!
-      headers[i >> 1] = [name, value]
-      if (name.length === 14 && contentLength === undefined && name.toLowerCase() === "content-length") {
-        contentLength = value
-      } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
-        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding},${value}`
-      }
-    }
+  private serve(request: IncomingMessage, response: ServerResponse, expectContinue: boolean, framing: Framing): void {
+    const { contentLength, transferEncoding } = framing
     const socket = request.socket
     const remoteAddress = socket.remoteAddress ?? ""
     const output = new NodeOutput(this, request, response)
     let app = this.app
     let input = noBody
+    // checkRequest let only one final `chunked` through.
     const chunked = transferEncoding !== undefined
     if (chunked) {
-      if (!chunkedLast.test(transferEncoding!)) {
-        app = this.badRequest
-        output.forceClose = true
-      } else {
-        input = output.body = new NodeRequestBody(request, Infinity, this.maxBodySize, expectContinue ? output : null)
-      }
+      input = output.body = new NodeRequestBody(request, Infinity, this.maxBodySize, expectContinue ? output : null)
     } else if (contentLength !== undefined) {
       const length = Number(contentLength)
       if (!/^\d+$/.test(contentLength.trim()) || !Number.isSafeInteger(length)) {
@@ -313,7 +311,7 @@ export class Gateway implements ConnectionPolicy {
       request.method ?? "GET",
       request.url ?? "/",
       `HTTP/${request.httpVersion}`,
-      headers,
+      request.rawHeaders,
       remoteAddress,
       this.identity ?? this.socketIdentity(request),
       (socket as { encrypted?: boolean }).encrypted === true
@@ -365,7 +363,7 @@ export class Gateway implements ConnectionPolicy {
   private timeOut(output: NodeOutput, driver: Driver): void {
     const response = output.response
     if (response.writableEnded || response.destroyed) return
-    this.timedOut.add(output)
+    output.timedOut = true
     const started = response.headersSent
     const peer = output.request.socket?.remoteAddress ?? "-"
     const what = started ? "response cut" : "no response"
@@ -434,7 +432,7 @@ export class Gateway implements ConnectionPolicy {
   }
 
   private complete(output: NodeOutput, driver: Driver, exit: Exit.Exit<void, HandlerError>): void {
-    if (this.timedOut.has(output)) {
+    if (output.timedOut) {
       // Answered (or cut) by the timeout already; the app was interrupted.
     } else if (Exit.isSuccess(exit)) {
       try {

@@ -286,9 +286,9 @@ const outputFlush = (d: Driver): Step => {
   }
 }
 
-const outputHead = (d: Driver, sendHead: NonNullable<OutputShape["sendHead"]>, headers: HeaderList): Step => {
+const outputHead = (d: Driver, headers: HeaderList): Step => {
   try {
-    return outputStep(d, sendHead(d.state.status!, headers))
+    return outputStep(d, d.services.output.sendHead!(d.state.status!, headers))
   } catch (cause) {
     return fail(toOutputFailure(cause))
   }
@@ -418,9 +418,8 @@ const sendHeaders = (d: Driver): Step => {
   })
   return andThen(prepared, (modern) => {
     if (!modern) return Exit.void
-    const sendHead = d.services.output.sendHead
-    if (sendHead !== undefined) {
-      return andThen(attempt(() => headList(d)), (headers) => outputHead(d, sendHead, headers))
+    if (d.services.output.sendHead !== undefined) {
+      return andThen(attempt(() => headList(d)), (headers) => outputHead(d, headers))
     }
     // The status line and headers go out as one buffer unless sendPreamble was overridden.
     if (steps.sendPreamble === defaultSteps.sendPreamble) {

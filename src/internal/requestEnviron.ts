@@ -13,8 +13,11 @@ export interface RequestLine {
   readonly target: string
   /** "HTTP/1.1", "HTTP/1.0", … */
   readonly protocol: string
-  /** The headers in arrival order, as `[name, value]` (values as latin-1 text). */
-  readonly headers: ReadonlyArray<readonly [string, string]>
+  /**
+   * The headers in arrival order, names and values alternating (as node's
+   * `IncomingMessage.rawHeaders`; values as latin-1 text).
+   */
+  readonly rawHeaders: ReadonlyArray<string>
   /** The peer's address. */
   readonly remoteAddress: string
 }
@@ -140,9 +143,10 @@ export const requestEnviron = (request: RequestLine, server: ServerIdentity, env
   // The first Content-Type and Content-Length win, as Python's `headers[name]`.
   let sawType = false
   let sawLength = false
-  const headers = request.headers
-  for (let i = 0; i < headers.length; i++) {
-    const [name, rawValue] = headers[i]!
+  const headers = request.rawHeaders
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]!
+    const rawValue = headers[i + 1]!
     const { httpKey, key, special } = headerKey(name)
     if (special === 1) {
       if (!sawType) {

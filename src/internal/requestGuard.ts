@@ -19,6 +19,7 @@ import type { IncomingMessage } from "node:http"
 
 /** A refused request: the status and why (for the log line). */
 export interface Refusal {
+  readonly kind: "refusal"
   readonly status: number
   readonly reason: string
   readonly why: string
@@ -27,7 +28,19 @@ export interface Refusal {
 /** `OPTIONS *`: answered by the server, not the app. */
 export const ASTERISK = "asterisk" as const
 
-const badRequest = (why: string): Refusal => ({ status: 400, reason: "Bad Request", why })
+const badRequest = (why: string): Refusal => ({ kind: "refusal", status: 400, reason: "Bad Request", why })
+
+/** How an accepted request's body is framed, as its headers say. */
+export interface Framing {
+  readonly kind: "framing"
+  /** The first Content-Length value, if any. */
+  readonly contentLength: string | undefined
+  /** The Transfer-Encoding values joined with ",", if any (one final `chunked`: checked). */
+  readonly transferEncoding: string | undefined
+}
+
+// Most requests have no body: one shared answer for them.
+const noBody: Framing = { kind: "framing", contentLength: undefined, transferEncoding: undefined }
 
 // RFC 3986 host (IP-literal, IPv4 or reg-name) and an optional port.
 const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
@@ -40,16 +53,20 @@ export const absoluteAuthority = (target: string): string | null => {
   return match === null ? null : match[2]!
 }
 
-/** Why `request` must not reach the app, `ASTERISK` for `OPTIONS *`, or null when it may. */
-export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERISK | null => {
+/**
+ * Why `request` must not reach the app, `ASTERISK` for `OPTIONS *`, or, when it may, how
+ * its body is framed (one pass over its raw headers for both).
+ */
+export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERISK | Framing => {
   const major = request.httpVersionMajor
   if (major === 0) return badRequest("an HTTP/0.9 request")
-  if (major !== 1) return { status: 505, reason: "HTTP Version Not Supported", why: `HTTP/${request.httpVersion}` }
+  if (major !== 1) return { kind: "refusal", status: 505, reason: "HTTP Version Not Supported", why: `HTTP/${request.httpVersion}` }
 
   const raw = request.rawHeaders
   let hosts = 0
   let host = ""
   let codings: string | undefined
+  let length: string | undefined
   let lengths = 0
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
@@ -59,7 +76,7 @@ export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERIS
     } else if (name.length === 17 && name.toLowerCase() === "transfer-encoding") {
       codings = codings === undefined ? raw[i + 1]! : `${codings},${raw[i + 1]!}`
     } else if (name.length === 14 && name.toLowerCase() === "content-length") {
-      lengths++
+      if (lengths++ === 0) length = raw[i + 1]!
     }
   }
   if (hosts > 1) return badRequest("more than one Host header")
@@ -85,10 +102,12 @@ export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERIS
     const list = codings.split(",").map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== "")
     if (list.length === 0 || list[list.length - 1] !== "chunked") return badRequest(`Transfer-Encoding: ${codings}`)
     if (list.indexOf("chunked") !== list.length - 1) return badRequest(`Transfer-Encoding: ${codings}`)
-    if (list.length > 1) return { status: 501, reason: "Not Implemented", why: `Transfer-Encoding: ${codings}` }
+    if (list.length > 1) return { kind: "refusal", status: 501, reason: "Not Implemented", why: `Transfer-Encoding: ${codings}` }
   }
   if (lengths > 1) return badRequest("more than one Content-Length")
-  return null
+  return codings === undefined && length === undefined
+    ? noBody
+    : { kind: "framing", contentLength: length, transferEncoding: codings }
 }
 
 /**

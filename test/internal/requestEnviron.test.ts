@@ -6,13 +6,16 @@ import { type RequestLine, requestEnviron, splitTarget, unquoteLatin1 } from "..
 
 const server = { serverName: "example.test", serverPort: "8000", serverSoftware: "WSGIServer/0.2" }
 
-const request = (fields: Partial<RequestLine> = {}): RequestLine => ({
+/** A request line; `headers` as pairs, flattened into node's rawHeaders form. */
+const request = (
+  { headers = [], ...fields }: Partial<Omit<RequestLine, "rawHeaders">> & { headers?: Array<[string, string]> } = {}
+): RequestLine => ({
   method: "GET",
   target: "/",
   protocol: "HTTP/1.1",
-  headers: [],
   remoteAddress: "127.0.0.1",
-  ...fields
+  ...fields,
+  rawHeaders: headers.flat()
 })
 
 describe("requestEnviron", () => {

@@ -97,7 +97,7 @@ const targetOf = (c: Case, path: string = writePath(c.segs)): string => {
 
 const environOf = (target: string, hostHeader: string): Environ => {
   const environ = requestEnviron(
-    { method: "GET", target, protocol: "HTTP/1.1", headers: [["Host", hostHeader]], remoteAddress: "127.0.0.1" },
+    { method: "GET", target, protocol: "HTTP/1.1", rawHeaders: ["Host", hostHeader], remoteAddress: "127.0.0.1" },
     { serverName: "127.0.0.1", serverPort: "8000", serverSoftware: "test" }
   )
   environ["wsgi.url_scheme"] = "http"
