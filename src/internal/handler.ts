@@ -46,6 +46,7 @@ import {
   matchStep,
   settle,
   type Step,
+  succeeded,
   Thrown,
   toEffect,
   toFailure,
@@ -142,11 +143,11 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
 
 /** CPython's `BaseHandler.run`: set up, call the app, send its response, handle errors. */
 export const runDriver = (d: Driver, app: Application): Outcome => {
-  const responded = andThen(
-    attempt(() => d.steps.setupEnviron(d)),
-    () => andThen(callApplication(d, app), () => d.steps.finishResponse(d))
-  )
-  const handled = matchStep(responded, (failure) => recover(d, failure), () => Exit.void)
+  const responded = respond(d, app)
+  // Written out for the common case (all done, all well): no continuation to allocate.
+  const handled: Outcome = succeeded(responded)
+    ? Exit.void
+    : matchStep(responded, (failure) => recover(d, failure), () => Exit.void)
   if (handled instanceof Promise) return handled.then(finishedWith(d))
   d.finished = true
   return handled
@@ -191,17 +192,45 @@ export const interrupt = (d: Driver): Step => {
   return closeResult(d)
 }
 
+/** CPython's `try` block: set up the environ, call the app, send its response. */
+const respond = (d: Driver, app: Application): Step => {
+  try {
+    d.steps.setupEnviron(d)
+  } catch (cause) {
+    return fail(toFailure(cause))
+  }
+  const called = callApplication(d, app)
+  return succeeded(called) ? d.steps.finishResponse(d) : andThen(called, () => d.steps.finishResponse(d))
+}
+
 /** Call the application and wait for its result and for the writes it made meanwhile. */
 const callApplication = (d: Driver, app: Application): Step => {
-  const environ = d.state.environ!
-  return andThen(andThen(attempt(() => app(environ, d.startResponse)), settle), (result) => {
-    d.state.result = result
-    // The result is ours now: if anything fails before the body is sent (an interruption
-    // while the app was still working included), close it.
-    const checked = d.interrupted ? fail(interrupted) : andThen(waitForWrites(d), () => checkResult(result))
-    return matchStep(checked, (failure) => andThen(closeResult(d), () => fail(failure)), () => Exit.void)
-  })
+  let value: ResponseBody | Promise<ResponseBody>
+  try {
+    value = app(d.state.environ!, d.startResponse)
+  } catch (cause) {
+    return fail(toFailure(cause))
+  }
+  return isPromiseLike(value) ? andThen(settle(value), (result) => takeResult(d, result)) : takeResult(d, value)
 }
+
+/**
+ * The result is ours now: if anything fails before the body is sent (an interruption while
+ * the app was still working included), close it.
+ */
+const takeResult = (d: Driver, result: ResponseBody): Step => {
+  d.state.result = result
+  const checked = d.interrupted
+    ? fail(interrupted)
+    : d.pendingWrites === undefined && d.writeFailure === undefined
+    ? checkResult(result)
+    : andThen(waitForWrites(d), () => checkResult(result))
+  return succeeded(checked) ? checked : matchStep(checked, (failure) => closeThenFail(d, failure), () => Exit.void)
+}
+
+/** Close the result, then fail with `failure` (whatever closing it gave). */
+const closeThenFail = (d: Driver, failure: Failure): Step =>
+  matchStep(closeResult(d), () => fail(failure), () => fail(failure))
 
 const checkResult = (result: unknown): Step => {
   if (typeof result === "string") {
@@ -342,7 +371,8 @@ const write = (d: Driver, data: Uint8Array): Step => {
   if (!state.status) return fail(new ProtocolError({ message: "write() before startResponse()" }))
   if (!state.headersSent) {
     state.bytesSent = data.length
-    return andThen(d.steps.sendHeaders(d), () => writeBody(d, data))
+    const sent = d.steps.sendHeaders(d)
+    return succeeded(sent) ? writeBody(d, data) : andThen(sent, () => writeBody(d, data))
   }
   state.bytesSent += data.length
   return writeBody(d, data)
@@ -350,7 +380,8 @@ const write = (d: Driver, data: Uint8Array): Step => {
 
 const writeBody = (d: Driver, data: Uint8Array): Step => {
   if (d.suppressBody || data.length === 0) return Exit.void
-  return andThen(outputWrite(d, data), () => outputFlush(d))
+  const written = outputWrite(d, data)
+  return succeeded(written) ? outputFlush(d) : andThen(written, () => outputFlush(d))
 }
 
 /** The Date and Server headers an origin server adds unless the app set them. */
@@ -373,12 +404,22 @@ const preambleText = (d: Driver): string => {
   return text
 }
 
-/** Encode and send header text; `text` is called inside the step, so what it throws is a failure. */
-const writeText = (d: Driver, text: () => string): Step =>
-  andThen(
-    attempt(() => Buffer.from(headIsLatin1(d) ? text() : latin1OrThrow(text()), "latin1")),
-    (bytes) => (bytes.length === 0 ? Exit.void : outputWrite(d, bytes))
-  )
+/** Encode and send header text; what `text` throws (an overridden step's error) is a failure. */
+const writeText = (d: Driver, text: (d: Driver) => string): Step => {
+  let bytes: Buffer
+  try {
+    const head = text(d)
+    bytes = Buffer.from(headIsLatin1(d) ? head : latin1OrThrow(head), "latin1")
+  } catch (cause) {
+    return fail(toFailure(cause))
+  }
+  return bytes.length === 0 ? Exit.void : outputWrite(d, bytes)
+}
+
+/** The whole head: the preamble and the header block. */
+const headText = (d: Driver): string => preambleText(d) + d.state.headers!.toString()
+
+const headerBlock = (d: Driver): string => d.state.headers!.toString()
 
 /**
  * True when the head can only hold text `startResponse` already checked: the default steps
@@ -396,7 +437,7 @@ const latin1OrThrow = (text: string): string => {
   return text
 }
 
-const sendPreamble = (d: Driver): Step => writeText(d, () => preambleText(d))
+const sendPreamble = (d: Driver): Step => writeText(d, preambleText)
 
 /** The headers for a sink that frames the response itself: the gateway's, then the app's. */
 const headList = (d: Driver): HeaderList => {
@@ -409,24 +450,23 @@ const headList = (d: Driver): HeaderList => {
 
 const sendHeaders = (d: Driver): Step => {
   const { config, state, steps } = d
+  let modern: boolean
+  let headers: HeaderList | null = null
   // Overridden steps (cleanupHeaders, clientIsModern) may throw: a failure like any other.
-  const prepared = attempt(() => {
+  try {
     steps.cleanupHeaders(d)
     state.headersSent = true
     d.suppressBody = config.originServer && state.environ?.["REQUEST_METHOD"] === "HEAD"
-    return !config.originServer || steps.clientIsModern(d)
-  })
-  return andThen(prepared, (modern) => {
-    if (!modern) return Exit.void
-    if (d.services.output.sendHead !== undefined) {
-      return andThen(attempt(() => headList(d)), (headers) => outputHead(d, headers))
-    }
-    // The status line and headers go out as one buffer unless sendPreamble was overridden.
-    if (steps.sendPreamble === defaultSteps.sendPreamble) {
-      return writeText(d, () => preambleText(d) + state.headers!.toString())
-    }
-    return andThen(steps.sendPreamble(d), () => writeText(d, () => state.headers!.toString()))
-  })
+    modern = !config.originServer || steps.clientIsModern(d)
+    if (modern && d.services.output.sendHead !== undefined) headers = headList(d)
+  } catch (cause) {
+    return fail(toFailure(cause))
+  }
+  if (!modern) return Exit.void
+  if (headers !== null) return outputHead(d, headers)
+  // The status line and headers go out as one buffer unless sendPreamble was overridden.
+  if (steps.sendPreamble === defaultSteps.sendPreamble) return writeText(d, headText)
+  return andThen(steps.sendPreamble(d), () => writeText(d, headerBlock))
 }
 
 const cleanupHeaders = (d: Driver): void => {
@@ -443,15 +483,20 @@ const setContentLength = (d: Driver): void => {
 
 const finishResponse = (d: Driver): Step => {
   const steps = d.steps
-  const body = andThen(
-    attempt(() => steps.resultIsFile(d)),
-    (isFile) => isFile ? andThen(steps.sendfile(d), (sent) => (sent ? Exit.void : sendBody(d))) : sendBody(d)
-  )
-  return matchStep(
-    body,
-    (failure) => matchStep(closeResult(d), () => fail(failure), () => fail(failure)),
-    () => matchStep(steps.close(d), (failure) => closeFailed(d, failure), () => Exit.void)
-  )
+  let isFile: boolean
+  try {
+    isFile = steps.resultIsFile(d)
+  } catch (cause) {
+    return closeThenFail(d, toFailure(cause))
+  }
+  const body = isFile ? andThen(steps.sendfile(d), (sent) => (sent ? Exit.void : sendBody(d))) : sendBody(d)
+  return succeeded(body) ? closeStep(d) : matchStep(body, (failure) => closeThenFail(d, failure), () => closeStep(d))
+}
+
+/** The `close()` step after a whole response. */
+const closeStep = (d: Driver): Step => {
+  const closed = d.steps.close(d)
+  return succeeded(closed) ? closed : matchStep(closed, (failure) => closeFailed(d, failure), () => Exit.void)
 }
 
 /**
@@ -464,7 +509,10 @@ const closeFailed = (d: Driver, failure: Failure): Step =>
     ? fail(failure)
     : d.steps.logException(d, unwrap(failure))
 
-const sendBody = (d: Driver): Step => andThen(writeResult(d), () => d.steps.finishContent(d))
+const sendBody = (d: Driver): Step => {
+  const written = writeResult(d)
+  return succeeded(written) ? d.steps.finishContent(d) : andThen(written, () => d.steps.finishContent(d))
+}
 
 // ---------------------------------------------------------------------------------------
 // Writing the result, chunk by chunk
@@ -485,6 +533,15 @@ const repeat = (body: () => Step<boolean>): Step => {
   }
 }
 
+/** Write `chunks[from…]`, synchronously while the writes complete at once. */
+const writeChunks = (d: Driver, chunks: ReadonlyArray<Uint8Array>, from: number): Step => {
+  for (let i = from; i < chunks.length; i++) {
+    const written = d.steps.write(d, chunks[i]!)
+    if (!succeeded(written)) return andThen(written, () => writeChunks(d, chunks, i + 1))
+  }
+  return Exit.void
+}
+
 /** Write one chunk: MORE once it is out, or the failure. */
 const writeChunk = (d: Driver, chunk: Uint8Array): Step<boolean> => moreAfter(d.steps.write(d, chunk))
 
@@ -502,11 +559,7 @@ const writeResult = (d: Driver): Step => {
     return iterateWith(d, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), nextAsync)
   }
   // A plain array is read by index, as its own iterator would.
-  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) {
-    const chunks = result as ReadonlyArray<Uint8Array>
-    let i = 0
-    return repeat(() => (i < chunks.length ? writeChunk(d, chunks[i++]!) : NO_MORE))
-  }
+  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(d, result, 0)
   return iterateWith(d, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), nextSync)
 }
 
@@ -630,17 +683,21 @@ const errorOutput = (
   return [config.errorBody]
 }
 
-const close = (d: Driver): Step =>
-  andThen(closeResult(d), () => {
-    const state = d.state
-    state.result = null
-    state.headers = null
-    state.status = null
-    state.environ = null
-    state.bytesSent = 0
-    state.headersSent = false
-    return Exit.void
-  })
+const close = (d: Driver): Step => {
+  const closed = closeResult(d)
+  return succeeded(closed) ? resetState(d) : andThen(closed, () => resetState(d))
+}
+
+const resetState = (d: Driver): Step => {
+  const state = d.state
+  state.result = null
+  state.headers = null
+  state.status = null
+  state.environ = null
+  state.bytesSent = 0
+  state.headersSent = false
+  return Exit.void
+}
 
 /** CPython's `BaseHandler` methods. */
 export const defaultSteps: Steps = {

@@ -52,6 +52,10 @@ export const failureOf = <E>(exit: Exit.Failure<unknown, E>): E => (exit.cause a
 /** A failed step. */
 export const fail = <E>(failure: E): Exit.Exit<never, E> => Exit.fail(failure)
 
+/** True when `step` is done and succeeded: its value can be used at once. */
+export const succeeded = <A, E>(step: Step<A, E>): step is Exit.Success<A, E> =>
+  !(step instanceof Promise) && step._tag === "Success"
+
 /** Continue with `next` once `step` has succeeded; a failure skips it. */
 export const andThen = <A, B, E1, E2>(step: Step<A, E1>, next: (a: A) => Step<B, E2>): Step<B, E1 | E2> => {
   if (step instanceof Promise) return step.then((exit) => andThen(exit, next))
