@@ -115,13 +115,23 @@ const exitValue = <A>(exit: Exit.Exit<A, Failure>): A => {
   throw unwrap(failureOf(exit))
 }
 
-/** How `run` settles: handled errors resolve, as CPython's `run` returns. */
-const settleRun = (exit: Exit.Exit<void, HandlerError>): Promise<void> => {
-  if (exit._tag === "Success") return Promise.resolve()
+/** How `run` ends: handled errors return, as CPython's `run` does; others are thrown. */
+const endRun = (exit: Exit.Exit<void, HandlerError>): void => {
+  if (exit._tag === "Success") return
   const error = failureOf(exit)
-  if (error instanceof ResponseAborted) return Promise.resolve()
+  if (error instanceof ResponseAborted) return
   // Python re-raises what handle_error raised; give back the raw error, not our wrapper.
-  return Promise.reject(error instanceof ApplicationError || error instanceof OutputError ? error.cause : error)
+  throw error instanceof ApplicationError || error instanceof OutputError ? error.cause : error
+}
+
+/** `endRun` for a request that finished at once. */
+const settleRun = (exit: Exit.Exit<void, HandlerError>): Promise<void> => {
+  try {
+    endRun(exit)
+    return Promise.resolve()
+  } catch (error) {
+    return Promise.reject(error)
+  }
 }
 
 const overridable = [
@@ -210,7 +220,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   /** Handle one request with `app`; resolves once the response is sent or handled. */
   run(app: Application): Promise<void> {
     const outcome = runDriver(this.#newDriver(), app)
-    return outcome instanceof Promise ? outcome.then(settleRun) : settleRun(outcome)
+    return outcome instanceof Promise ? outcome.then(endRun) : settleRun(outcome)
   }
 
   // --- Must be overridden ---

@@ -141,19 +141,38 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
 // ---------------------------------------------------------------------------------------
 // The program
 
-/** CPython's `BaseHandler.run`: set up, call the app, send its response, handle errors. */
+/**
+ * CPython's `BaseHandler.run`: set up, call the app, send its response, handle errors.
+ *
+ * Written out for the common cases, so that no continuation is allocated when everything
+ * finishes at once, and an async app costs one Promise turn after its own: the rest of the
+ * request runs in that turn.
+ */
 export const runDriver = (d: Driver, app: Application): Outcome => {
-  const responded = respond(d, app)
-  // Written out for the common case (all done, all well): no continuation to allocate.
-  const handled: Outcome = succeeded(responded)
-    ? Exit.void
-    : matchStep(responded, (failure) => recover(d, failure), () => Exit.void)
-  if (handled instanceof Promise) return handled.then(finishedWith(d))
-  d.finished = true
-  return handled
+  let called: Step
+  try {
+    d.steps.setupEnviron(d)
+    called = callApplication(d, app)
+  } catch (cause) {
+    called = fail(toFailure(cause))
+  }
+  return called instanceof Promise ? called.then((exit) => respond(d, exit)) : respond(d, called)
 }
 
-const finishedWith = (d: Driver) => (exit: Exit.Exit<void, HandlerError>): Exit.Exit<void, HandlerError> => {
+/** After the app: send its response, or handle what failed; then the request is finished. */
+const respond = (d: Driver, called: Exit.Exit<void, Failure>): Outcome => {
+  const responded = called._tag === "Success" ? d.steps.finishResponse(d) : called
+  return settleResponse(d, responded)
+}
+
+const settleResponse = (d: Driver, responded: Step): Outcome => {
+  if (responded instanceof Promise) return responded.then((exit) => settleResponse(d, exit))
+  const outcome = responded._tag === "Success" ? Exit.void : recover(d, failureOf(responded))
+  if (outcome instanceof Promise) return outcome.then((exit) => finished(d, exit))
+  return finished(d, outcome)
+}
+
+const finished = (d: Driver, exit: Exit.Exit<void, HandlerError>): Exit.Exit<void, HandlerError> => {
   d.finished = true
   return exit
 }
@@ -192,17 +211,6 @@ export const interrupt = (d: Driver): Step => {
   return closeResult(d)
 }
 
-/** CPython's `try` block: set up the environ, call the app, send its response. */
-const respond = (d: Driver, app: Application): Step => {
-  try {
-    d.steps.setupEnviron(d)
-  } catch (cause) {
-    return fail(toFailure(cause))
-  }
-  const called = callApplication(d, app)
-  return succeeded(called) ? d.steps.finishResponse(d) : andThen(called, () => d.steps.finishResponse(d))
-}
-
 /** Call the application and wait for its result and for the writes it made meanwhile. */
 const callApplication = (d: Driver, app: Application): Step => {
   let value: ResponseBody | Promise<ResponseBody>
@@ -211,7 +219,8 @@ const callApplication = (d: Driver, app: Application): Step => {
   } catch (cause) {
     return fail(toFailure(cause))
   }
-  return isPromiseLike(value) ? andThen(settle(value), (result) => takeResult(d, result)) : takeResult(d, value)
+  if (!isPromiseLike(value)) return takeResult(d, value)
+  return Promise.resolve(value).then((result) => takeResult(d, result), (cause: unknown) => fail(toFailure(cause)))
 }
 
 /**
