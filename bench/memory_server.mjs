@@ -4,6 +4,7 @@
 // process's RSS is sampled (every 10 ms, and at every chunk). The parent asks
 // {cmd: "report"} once its slow client has read everything.
 import { STREAM_CHUNK as CHUNK, STREAM_CHUNKS as CHUNKS, streamFill as fillByte } from "./apps.mjs"
+import v8 from "node:v8"
 import { loadDist } from "./dist.mjs"
 
 if (process.send === undefined) {
@@ -13,6 +14,7 @@ if (process.send === undefined) {
   const { makeServer } = await loadDist()
   let baseline = null
   let peak = 0
+  let peakArrayBuffers = 0
   let samples = 0
   let produced = 0
   let closed = false
@@ -20,6 +22,13 @@ if (process.send === undefined) {
     const rss = process.memoryUsage.rss()
     samples++
     if (rss > peak) peak = rss
+    // Every 64th sample: memoryUsage() walks the heap spaces, too slow for every chunk.
+    if (samples % 64 === 0) {
+      const usage = process.memoryUsage()
+      peakArrayBuffers = Math.max(peakArrayBuffers, usage.arrayBuffers)
+      if (process.env.MEMDEBUG && samples % 4096 === 0) console.error(v8.getHeapSpaceStatistics().map((s) => `${s.space_name} ${(s.space_used_size / 2 ** 20).toFixed(1)}`).join(", "))
+      if (process.env.MEMDEBUG) console.error(`rss ${(usage.rss / 2 ** 20).toFixed(0)} heapTotal ${(usage.heapTotal / 2 ** 20).toFixed(0)} heapUsed ${(usage.heapUsed / 2 ** 20).toFixed(0)} external ${(usage.external / 2 ** 20).toFixed(0)} ab ${(usage.arrayBuffers / 2 ** 20).toFixed(0)}`)
+    }
   }
   const app = (_environ, startResponse) => {
     startResponse("200 OK", [["Content-Type", "application/octet-stream"], ["Content-Length", String(CHUNK * CHUNKS)]])
@@ -50,6 +59,7 @@ if (process.send === undefined) {
       process.send({
         baseline,
         peak,
+        peakArrayBuffers,
         samples,
         produced,
         closed,

@@ -8,7 +8,7 @@
  * synchronous hello-world request is a few dozen function calls, and an async one a few
  * Promise turns, never an Effect fiber.
  */
-import { type Clock, Effect, Exit, FiberId, Runtime } from "effect"
+import { type Clock, Effect, Exit, Runtime } from "effect"
 import type { ErrorLogShape } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
 import { decline, type FileTransmitterShape } from "../FileTransmitter.js"
@@ -199,7 +199,7 @@ export const interrupt = (d: Driver): Step => {
   if (d.finished) return Exit.void
   d.interrupted = true
   d.finished = true
-  d.waiting?.unsafeInterruptAsFork(FiberId.none)
+  d.waiting?.()
   const iterator = d.iterator
   d.iterator = null
   try {
@@ -530,15 +530,37 @@ const MORE = Exit.succeed(true)
 const NO_MORE = Exit.succeed(false)
 const arrayValues = Array.prototype[Symbol.iterator]
 
-/** Run `body` until it answers false: plain iterations while it finishes at once. */
-const repeat = (body: () => Step<boolean>): Step => {
+/**
+ * Run `body` until it answers false: plain iterations while it finishes at once. Once it
+ * waits, the whole rest of the loop is one Promise: resuming with a then() per wait would
+ * chain a Promise per wait, all alive until the last one (a long streamed body to a slow
+ * client waits thousands of times).
+ */
+const repeat = (body: () => Step<boolean>): Step => repeatFrom(body(), body, null)
+
+/** `repeat`, from the answer `more` of a first call; `done` settles the loop's Promise once it has one. */
+const repeatFrom = (
+  more: Step<boolean>,
+  body: () => Step<boolean>,
+  done: ((exit: Exit.Exit<void, Failure>) => void) | null
+): Step => {
   for (;;) {
-    const more = body()
     if (more instanceof Promise) {
-      return more.then((exit) => (exit._tag === "Failure" ? exit : exit.value ? repeat(body) : Exit.void))
+      const pending = more
+      if (done !== null) {
+        const resolve = done
+        pending.then((exit) => repeatFrom(exit, body, resolve))
+        return Exit.void
+      }
+      return new Promise((resolve) => pending.then((exit) => repeatFrom(exit, body, resolve)))
     }
-    if (more._tag === "Failure") return more
-    if (!more.value) return Exit.void
+    const end = more._tag === "Failure" ? more : more.value ? null : Exit.void
+    if (end !== null) {
+      if (done === null) return end
+      done(end)
+      return Exit.void
+    }
+    more = body()
   }
 }
 
@@ -546,7 +568,10 @@ const repeat = (body: () => Step<boolean>): Step => {
 const writeChunks = (d: Driver, chunks: ReadonlyArray<Uint8Array>, from: number): Step => {
   for (let i = from; i < chunks.length; i++) {
     const written = d.steps.write(d, chunks[i]!)
-    if (!succeeded(written)) return andThen(written, () => writeChunks(d, chunks, i + 1))
+    if (!succeeded(written)) {
+      let next = i + 1
+      return repeatFrom(moreAfter(written), () => (next < chunks.length ? writeChunk(d, chunks[next++]!) : NO_MORE), null)
+    }
   }
   return Exit.void
 }

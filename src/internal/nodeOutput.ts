@@ -14,11 +14,12 @@
  * turn of the event loop so streamed responses are never delayed.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import { ClientDisconnected, OutputError } from "../HandlerError.js"
 import type { OutputShape } from "../Output.js"
 import type { HeaderList } from "../Protocol.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
+import { Waiting } from "./step.js"
 
 /** What the response needs to know about the server it belongs to. */
 export interface ConnectionPolicy {
@@ -201,22 +202,19 @@ export class NodeOutput implements OutputShape, ContinueSender {
   /** Wait for "drain"; a response closed meanwhile is a client that left. */
   private drained(): Effect.Effect<void, OutputError | ClientDisconnected> {
     const response = this.response
-    return Effect.async<void, ClientDisconnected>((resume) => {
-      if (response.destroyed) {
-        resume(Effect.fail(clientGone()))
-        return
-      }
+    if (response.destroyed) return Effect.fail(clientGone())
+    return new Waiting<void, ClientDisconnected>((resume) => {
       const done = (): void => {
+        stop()
+        resume(response.destroyed ? Exit.fail(clientGone()) : Exit.void)
+      }
+      const stop = (): void => {
         response.removeListener("drain", done)
         response.removeListener("close", done)
-        resume(response.destroyed ? Effect.fail(clientGone()) : Effect.void)
       }
       response.once("drain", done)
       response.once("close", done)
-      return Effect.sync(() => {
-        response.removeListener("drain", done)
-        response.removeListener("close", done)
-      })
+      return stop
     })
   }
 

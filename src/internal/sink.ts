@@ -3,9 +3,10 @@
  * `write(chunk)` (and maybe `flush()`). Shared by `Output.fromSink` and the class shim's
  * `SimpleHandler._write`, so both behave the same.
  */
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import { ClientDisconnected, OutputError, isClientGone } from "../HandlerError.js"
 import { isPromiseLike } from "./bytes.js"
+import { Waiting } from "./step.js"
 
 /** A Node writable stream, as far as we use it. */
 export interface NodeWritableLike {
@@ -65,22 +66,21 @@ const gone = (stream: NodeWritableLike): OutputError | ClientDisconnected | unde
 
 /** Wait until a Node stream asks for more, or fails. */
 const waitForDrain = (stream: NodeWritableLike): Effect.Effect<void, OutputError | ClientDisconnected> =>
-  Effect.async<void, OutputError | ClientDisconnected>((resume) => {
+  new Waiting<void, OutputError | ClientDisconnected>((resume) => {
     const done = (): void => {
+      stop()
+      const failure = gone(stream)
+      resume(failure === undefined ? Exit.void : Exit.fail(failure))
+    }
+    const stop = (): void => {
       stream.removeListener("drain", done)
       stream.removeListener("close", done)
       stream.removeListener("error", done)
-      const failure = gone(stream)
-      resume(failure === undefined ? Effect.void : Effect.fail(failure))
     }
     stream.once("drain", done)
     stream.once("close", done)
     stream.once("error", done)
-    return Effect.sync(() => {
-      stream.removeListener("drain", done)
-      stream.removeListener("close", done)
-      stream.removeListener("error", done)
-    })
+    return stop
   })
 
 let partialWriteWarned = false

@@ -12,7 +12,7 @@
  * step's cause is always a plain `Fail` (defects and interruptions are turned into
  * `Failure`s where Effects come in).
  */
-import { Cause, Effect, Exit, Fiber, Runtime } from "effect"
+import { Cause, Effect, Effectable, Exit, FiberId, Runtime } from "effect"
 import {
   ApplicationError,
   ClientDisconnected,
@@ -110,11 +110,46 @@ const normalize = <A, E extends Failure>(exit: Exit.Exit<A, E>): Exit.Exit<A, Fa
   return fail(Cause.isInterruptedOnly(exit.cause) ? interrupted : new Thrown(Cause.squash(exit.cause)))
 }
 
-/** Where a service's effect that has to wait runs, and which of them is under way. */
+/**
+ * An Effect for a wait that has already begun (a socket's "drain"), holding the Promise of
+ * its Exit. The handler waits on that Promise itself instead of starting a fiber for it
+ * (a long body to a slow client waits thousands of times); anything else runs it as an
+ * Effect, and interrupting that stops the wait.
+ */
+export class Waiting<A, E> extends Effectable.Class<A, E> {
+  /** Settles with the outcome of the wait (an interruption once `stop` is called); never rejects. */
+  readonly promise: Promise<Exit.Exit<A, E>>
+  #resume: (exit: Exit.Exit<A, E>) => void = () => {}
+  readonly #cancel: () => void
+
+  /** `start` begins the wait, calls `resume` when it ends, and returns how to cancel it. */
+  constructor(start: (resume: (exit: Exit.Exit<A, E>) => void) => () => void) {
+    super()
+    this.promise = new Promise((resolve) => {
+      this.#resume = resolve
+    })
+    this.#cancel = start((exit) => this.#resume(exit))
+  }
+
+  /** Give up the wait: it ends as interrupted. */
+  stop(): void {
+    this.#cancel()
+    this.#resume(Exit.interrupt(FiberId.none))
+  }
+
+  commit(): Effect.Effect<A, E> {
+    return Effect.async<A, E>((resume) => {
+      this.promise.then(resume)
+      return Effect.sync(() => this.stop())
+    })
+  }
+}
+
+/** Where a service's effect that has to wait runs, and how to stop the one under way. */
 export interface EffectRunner {
   readonly runtime: Runtime.Runtime<never>
-  /** The fiber of the service effect under way, so an interruption can stop it. */
-  waiting: Fiber.RuntimeFiber<unknown, unknown> | null
+  /** Stops the service effect under way, so an interruption can end the request. */
+  waiting: (() => void) | null
 }
 
 /**
@@ -126,11 +161,21 @@ export const fromEffect = <A, E extends Failure>(effect: Effect.Effect<A, E>, ru
   // Exits carry their `_tag`; other effects have none.
   const tag = (effect as { readonly _tag?: unknown })._tag
   if (tag === "Success" || tag === "Failure") return normalize(effect as Exit.Exit<A, E>)
+  if (effect instanceof Waiting) {
+    const waiting = effect as Waiting<A, E>
+    const stop = (): void => waiting.stop()
+    if (runner !== undefined) runner.waiting = stop
+    return waiting.promise.then((exit) => {
+      if (runner !== undefined && runner.waiting === stop) runner.waiting = null
+      return normalize(exit)
+    })
+  }
   const fiber = Runtime.runFork(runner?.runtime ?? Runtime.defaultRuntime)(effect)
-  if (runner !== undefined) runner.waiting = fiber
+  const stop = (): void => fiber.unsafeInterruptAsFork(FiberId.none)
+  if (runner !== undefined) runner.waiting = stop
   return new Promise((resolve) => {
     fiber.addObserver((exit) => {
-      if (runner !== undefined && runner.waiting === fiber) runner.waiting = null
+      if (runner !== undefined && runner.waiting === stop) runner.waiting = null
       resolve(normalize(exit))
     })
   })
