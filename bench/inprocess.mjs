@@ -234,6 +234,28 @@ const median = (values) => {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
+/**
+ * What running any Effect costs here, whatever it does: `Effect.runSync` of a three-step
+ * program, and `Effect.runPromise` of one that waits on a resolved Promise (µs, median of
+ * 11 rounds of 20 000). A row that runs `run(app)` as an Effect pays this on top of the handler.
+ */
+const effectFloor = async () => {
+  const sync = Effect.flatMap(Effect.succeed(1), (n) => Effect.map(Effect.succeed(n + 1), (m) => m * 2))
+  const waits = Effect.promise(() => Promise.resolve(1))
+  const roundOf = async (one) => {
+    const start = performance.now()
+    for (let i = 0; i < 20000; i++) await one()
+    return ((performance.now() - start) * 1000) / 20000
+  }
+  const syncRounds = []
+  const asyncRounds = []
+  for (let r = 0; r < 12; r++) {
+    syncRounds.push(await roundOf(() => Effect.runSync(sync)))
+    asyncRounds.push(await roundOf(() => Effect.runPromise(waits)))
+  }
+  return { runSync: median(syncRounds.slice(1)), runPromise: median(asyncRounds.slice(1)) }
+}
+
 /** Worker mode for bench/run.mjs: one JSON command a line on stdin, one JSON answer a line. */
 const serveCommands = async () => {
   const { createInterface } = await import("node:readline")
@@ -243,6 +265,8 @@ const serveCommands = async () => {
       const command = JSON.parse(line)
       answer = command.cmd === "hello"
         ? { node: process.version, labels: Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, v.label])) }
+        : command.cmd === "floor"
+        ? await effectFloor()
         : {
           us: await runRound(command.variant, command.case, command.requests),
           how: variants[command.variant].how[requestsMade.get(`${command.variant}:${command.case}`).isAsync ? "async" : "sync"]

@@ -27,6 +27,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
   try {
     const { python: pythonVersion } = await python.ask({ cmd: "hello" })
     const { labels } = await node[VARIANTS[0]].ask({ cmd: "hello" })
+    const floor = await node[VARIANTS[0]].ask({ cmd: "floor" })
     const rows = []
     for (const c of CASES) {
       log(`in process: ${c.label}: warm-up (${warmup} requests each)`)
@@ -66,6 +67,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
       notes: [
         `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, CPython's rounds interleaved with ours, each variant in a process of its own (as CPython's); µs per request is the median of the rounds' means; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
         "In process, sinks: CPython writes into `io.BytesIO` (a copy: ≈ 0.2 µs of its hello, ≈ 2.4 µs of its 64 KiB); the core (through `Output.fromSink`) and the class write into a `{ write }` stdout keeping the Buffers they are given, as a socket's write queue does (copying into fresh ArrayBuffers costs V8 ≈ 19 µs per 64 KiB, which would measure its allocator, not the handler)",
+        `What an Effect run costs here, whatever it runs (same run): \`Effect.runSync\` of a three-step program ${floor.runSync.toFixed(2)} µs, \`Effect.runPromise\` of one that awaits a resolved Promise ${floor.runPromise.toFixed(2)} µs; the rows that run \`run(app)\` as an Effect (\`provide\`, \`Runtime.make\`) and \`runWith\`'s async case pay it on top of the handler, and a \`Layer\` built per request costs far more (build a runtime once, or use \`runExit\`/\`runWith\` with plain services, as the servers do)`,
         "The machine is shared: with CPU pressure from other work, every number moves, Node's more than CPython's (its GC and JIT helper threads starve first on 2 cores); compare runs whose pressure at start is low"
       ]
     }
