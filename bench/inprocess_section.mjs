@@ -34,14 +34,18 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
       await python.ask({ cmd: "round", case: c.name, requests: warmup })
       for (const v of VARIANTS) await node[v].ask({ cmd: "round", variant: v, case: c.name, requests: warmup })
       const times = { python: [], ...Object.fromEntries(VARIANTS.map((v) => [v, []])) }
+      const ratios = Object.fromEntries(VARIANTS.map((v) => [v, []]))
       const modes = {}
       for (let r = 0; r < rounds; r++) {
-        // CPython, then each variant, in an order that rotates from round to round.
-        times.python.push((await python.ask({ cmd: "round", case: c.name, requests })).us)
+        // Each variant's round right after a round of CPython's, so each pair sees the same
+        // machine load; the variants' order rotates from round to round.
         for (let k = 0; k < VARIANTS.length; k++) {
           const v = VARIANTS[(k + r) % VARIANTS.length]
+          const python_us = (await python.ask({ cmd: "round", case: c.name, requests })).us
           const answer = await node[v].ask({ cmd: "round", variant: v, case: c.name, requests })
+          times.python.push(python_us)
           times[v].push(answer.us)
+          ratios[v].push(python_us / answer.us)
           modes[v] = answer.how
         }
       }
@@ -50,7 +54,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
         VARIANTS.map((v) => `${v} ${median(times[v]).toFixed(2)} µs`).join(", "))
       for (const v of VARIANTS) {
         const us = median(times[v])
-        const ratio = baseline / us
+        const ratio = median(ratios[v])
         rows.push({
           section: "In process",
           name: `${c.label}: ${labels[v]} (${modes[v]})`,
@@ -65,7 +69,7 @@ export const runInProcess = async ({ warmup, rounds, requests, log }) => {
     return {
       rows,
       notes: [
-        `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, CPython's rounds interleaved with ours, each variant in a process of its own (as CPython's); µs per request is the median of the rounds' means; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
+        `In process: ${rounds} rounds of ${requests} requests per row after ${warmup} warm-up requests, each of our rounds right after one of CPython's, each variant in a process of its own (as CPython's); µs per request is the median of the rounds' means, and the ratio the median of the paired rounds' ratios; each request is timed alone (its services, handler and run), and every response is checked afterwards, untimed (status line, Date, Content-Length, body bytes)`,
         "In process, sinks: CPython writes into `io.BytesIO` (a copy: ≈ 0.2 µs of its hello, ≈ 2.4 µs of its 64 KiB); the core (through `Output.fromSink`) and the class write into a `{ write }` stdout keeping the Buffers they are given, as a socket's write queue does (copying into fresh ArrayBuffers costs V8 ≈ 19 µs per 64 KiB, which would measure its allocator, not the handler)",
         `What an Effect run costs here, whatever it runs (same run): \`Effect.runSync\` of a three-step program ${floor.runSync.toFixed(2)} µs, \`Effect.runPromise\` of one that awaits a resolved Promise ${floor.runPromise.toFixed(2)} µs; the rows that run \`run(app)\` as an Effect (\`provide\`, \`Runtime.make\`) and \`runWith\`'s async case pay it on top of the handler, and a \`Layer\` built per request costs far more (build a runtime once, or use \`runExit\`/\`runWith\` with plain services, as the servers do)`,
         "The machine is shared: with CPU pressure from other work, every number moves, Node's more than CPython's (its GC and JIT helper threads starve first on 2 cores); compare runs whose pressure at start is low"

@@ -31,12 +31,14 @@ export interface EnvironSourceShape {
  * @since 0.1.0
  * @category constructors
  */
-export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => ({
-  variables,
-  addCgiVars: (environ) => {
-    Object.assign(environ, variables)
+export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => new RecordSource(variables)
+
+class RecordSource implements EnvironSourceShape {
+  constructor(readonly variables: Readonly<Environ>) {}
+  addCgiVars(environ: Environ): void {
+    Object.assign(environ, this.variables)
   }
-})
+}
 
 /**
  * A layer with fixed variables (tests, or a request already parsed).

@@ -14,6 +14,7 @@ import { Input, type InputShape } from "./Input.js"
 import { Output, type OutputShape } from "./Output.js"
 import type { Application } from "./Protocol.js"
 import { makeDriver, outcomeEffect, runDriver } from "./internal/handler.js"
+import { systemClock } from "./internal/httpDate.js"
 
 /**
  * The services `run` needs.
@@ -57,7 +58,6 @@ export const run = (app: Application): Effect.Effect<void, HandlerError, Handler
     })
   )
 
-const systemClock = Clock.make()
 
 /**
  * The services of one request, as plain values.

@@ -78,7 +78,7 @@ export const processEnviron: Readonly<Environ> = Object.freeze({ ...readEnviron(
  * @category constants
  */
 export const defaults: HandlerConfig = Object.freeze({
-  wsgiVersion: [1, 0] as const,
+  wsgiVersion: Object.freeze([1, 0] as const),
   wsgiMultithread: true,
   wsgiMultiprocess: true,
   wsgiRunOnce: false,

@@ -9,14 +9,20 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, type Exit } from "effect"
+import { Effect, type Exit } from "effect"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
 import type { ErrorLogShape } from "./ErrorLog.js"
 import type { InputShape } from "./Input.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
-import { type FileWrapperClass, type HandlerConfig, type HeadersClass, processEnviron } from "./HandlerConfig.js"
+import {
+  defaults,
+  type FileWrapperClass,
+  type HandlerConfig,
+  type HeadersClass,
+  processEnviron
+} from "./HandlerConfig.js"
 import {
   ApplicationError,
   ClientDisconnected,
@@ -51,7 +57,7 @@ import {
   toFailure,
   unwrap
 } from "./internal/step.js"
-import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
+import { formatDateTime as formatHttpDate, systemClock } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
 import { readEnviron as readProcessEnviron } from "./internal/readEnviron.js"
 import { type ByteSink, flushSink, toOutputFailure, writeToSink } from "./internal/sink.js"
@@ -85,7 +91,6 @@ export const readEnviron = (): Record<string, string> => readProcessEnviron()
  */
 export const formatDateTime = (epochSeconds: number): string => formatHttpDate(epochSeconds)
 
-const systemClock = Clock.make()
 
 /** Gateway-side code that throws EPIPE and friends means the client left. */
 const toGatewayFailure = (cause: unknown): Failure =>
@@ -165,7 +170,7 @@ const overridable = [
 export class BaseHandler implements HandlerState, HandlerConfig {
   // --- Configuration (override per subclass or per instance) ---
   /** `wsgi.version`. */
-  wsgiVersion: readonly [number, number] = [1, 0]
+  wsgiVersion: readonly [number, number] = defaults.wsgiVersion
   /** `wsgi.multithread`. */
   wsgiMultithread = true
   /** `wsgi.multiprocess`. */
@@ -188,10 +193,10 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   tracebackLimit: number | null = null
   /** The status of the error page. */
   errorStatus = "500 Internal Server Error"
-  /** The headers of the error page. */
-  errorHeaders: HeaderList = [["Content-Type", "text/plain"]]
-  /** The body of the error page. */
-  errorBody: Uint8Array = Buffer.from("A server error occurred.  Please contact the administrator.", "latin1")
+  /** The headers of the error page (one list shared by every handler, as CPython's class attribute). */
+  errorHeaders: HeaderList = defaults.errorHeaders
+  /** The body of the error page (shared, as the defaults are). */
+  errorBody: Uint8Array = defaults.errorBody
 
   // --- State (one request at a time) ---
   /** The status the app gave. */

@@ -9,7 +9,7 @@
  */
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Cause, Clock, Effect, Exit } from "effect"
+import { Cause, type Clock, Effect, Exit } from "effect"
 import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
 import { decline } from "../FileTransmitter.js"
@@ -21,6 +21,7 @@ import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
 import { closeResult, type Driver, defaultSteps, interrupt, makeDriver, type Outcome, runDriver, type Steps } from "./handler.js"
+import { systemClock } from "./httpDate.js"
 import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { PullInputStream } from "./pullInput.js"
@@ -197,7 +198,7 @@ export class Gateway implements ConnectionPolicy {
   unixSocket = false
   /** Milliseconds a request may take to its last response byte (0: no limit). */
   readonly responseTimeout: number
-  private readonly clock: Clock.Clock = Clock.make()
+  private readonly clock: Clock.Clock = systemClock
   private readonly tooLarge: Application
   private readonly badRequest: Application
 

@@ -1,3 +1,5 @@
+import { Clock } from "effect"
+
 const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 const pad = (n: number): string => (n < 10 ? `0${n}` : String(n))
@@ -21,3 +23,6 @@ export const formatDateTime = (epochSeconds: number): string => {
   cachedText = text
   return text
 }
+
+/** The system clock every handler uses unless given another. */
+export const systemClock: Clock.Clock = Clock.make()

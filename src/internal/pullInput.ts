@@ -30,8 +30,19 @@ export class PullInputStream implements InputStream {
   }
 
   /** Up to `size` bytes; no size or a negative one reads to the end. */
-  async read(size?: number | null): Promise<Uint8Array> {
-    const limit = toLimit(size, "size")
+  read(size?: number | null): Promise<Uint8Array> {
+    let limit: number
+    try {
+      limit = toLimit(size, "size")
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    // What is buffered already (a body in memory) needs no async function around it.
+    if (this.buffered >= limit || this.ended) return Promise.resolve(this.take(Math.min(limit, this.buffered)))
+    return this.readMore(limit)
+  }
+
+  private async readMore(limit: number): Promise<Uint8Array> {
     while (this.buffered < limit && (await this.more())) {}
     return this.take(Math.min(limit, this.buffered))
   }
