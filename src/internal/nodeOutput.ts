@@ -37,12 +37,6 @@ const clientGone = (): ClientDisconnected =>
 const sinkFailed = (cause: unknown): OutputError =>
   new OutputError({ message: `the response could not be written: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
 
-/** The largest last chunk sent as text with the head (see `finish`). */
-const SMALL_END = 1024
-
-const latin1Text = (bytes: Uint8Array): string =>
-  (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)).toString("latin1")
-
 const HEAD_NONE = 0
 const HEAD_HELD = 1
 const HEAD_SENT = 2
@@ -148,11 +142,7 @@ export class NodeOutput implements OutputShape, ContinueSender {
       response.writeHead(500)
     }
     if (last === null) response.end()
-    else if (last.length <= SMALL_END) {
-      // As latin-1 text node:http joins it to the head: one write(2) instead of a writev(2),
-      // and the same bytes (latin-1 maps every byte to one character and back).
-      response.end(latin1Text(last), "latin1")
-    } else response.end(last)
+    else response.end(last)
   }
 
   /** The response cannot be completed: cut the connection so the client sees it truncated. */
