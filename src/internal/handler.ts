@@ -162,11 +162,11 @@ export const runDriver = (d: Driver, app: Application): Outcome => {
 /** After the app: send its response, or handle what failed; then the request is finished. */
 const respond = (d: Driver, called: Exit.Exit<void, Failure>): Outcome => {
   const responded = called._tag === "Success" ? d.steps.finishResponse(d) : called
-  return settleResponse(d, responded)
+  return afterResponse(d, responded)
 }
 
-const settleResponse = (d: Driver, responded: Step): Outcome => {
-  if (responded instanceof Promise) return responded.then((exit) => settleResponse(d, exit))
+const afterResponse = (d: Driver, responded: Step): Outcome => {
+  if (responded instanceof Promise) return responded.then((exit) => afterResponse(d, exit))
   const outcome = responded._tag === "Success" ? Exit.void : recover(d, failureOf(responded))
   if (outcome instanceof Promise) return outcome.then((exit) => finished(d, exit))
   return finished(d, outcome)

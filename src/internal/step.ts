@@ -5,8 +5,9 @@
  * wait (an async app, a slow socket). The handler chains steps with plain calls while they
  * finish at once, and with `then` only where something really waits. Starting a fiber
  * costs ≈ 3 µs on Node 20, more than a whole synchronous request, so Effects meet the
- * handler only at its edges: a service's effect is run only when it is not an `Exit`
- * already (`fromEffect`), and `run` turns the outcome into an Effect (`toEffect`).
+ * handler only at its edges: a service's effect is run only when it is neither an `Exit`
+ * already nor a `Waiting` (a wait already under way, awaited as a Promise), see
+ * `fromEffect`; and `run` turns the outcome into an Effect (`outcomeEffect`, handler.ts).
  *
  * Two rules keep the combinators small: a step's Promise never rejects, and a failed
  * step's cause is always a plain `Fail` (defects and interruptions are turned into
