@@ -126,6 +126,10 @@ const refusal = (status: string, text: string): Application => {
 const STATUS_TOO_LARGE = "413 Content Too Large"
 const tooLargeBody = Buffer.from("The request body is too large.\n", "latin1")
 
+/** `SERVER_PROTOCOL`: the two versions node:http hands over as shared strings. */
+const protocolOf = (version: string): string =>
+  version === "1.1" ? "HTTP/1.1" : version === "1.0" ? "HTTP/1.0" : `HTTP/${version}`
+
 /** The core's steps with a server's additions (CPython's `ServerHandler`). */
 const serverSteps: Steps = {
   ...defaultSteps,
@@ -234,7 +238,8 @@ export class Gateway implements ConnectionPolicy {
     connection.pending++
     connection.current = request
     ;(response as PendingResponse)[pendingOn] = connection
-    response.once("close", onResponseClose)
+    // "close" comes once per response: a plain listener, without once()'s wrapper.
+    response.on("close", onResponseClose)
     // Parsed after a refusal was decided (pipelined behind it): never served, never answered.
     if (connection.refused) return
     const verdict = checkRequest(request)
@@ -251,11 +256,11 @@ export class Gateway implements ConnectionPolicy {
           settleResponse(response as PendingResponse)
           return
         }
-        this.serve(request, response, expectContinue, verdict)
+        this.serve(request, response, expectContinue, verdict, connection)
       })
       return
     }
-    this.serve(request, response, expectContinue, verdict)
+    this.serve(request, response, expectContinue, verdict, connection)
   }
 
   /** Refuse a request before any app sees it: one log line, an empty response, close. */
@@ -282,7 +287,13 @@ export class Gateway implements ConnectionPolicy {
     }
   }
 
-  private serve(request: IncomingMessage, response: ServerResponse, expectContinue: boolean, framing: Framing): void {
+  private serve(
+    request: IncomingMessage,
+    response: ServerResponse,
+    expectContinue: boolean,
+    framing: Framing,
+    connection: Connection
+  ): void {
     const { contentLength, transferEncoding } = framing
     const socket = request.socket
     const remoteAddress = socket.remoteAddress ?? ""
@@ -311,10 +322,10 @@ export class Gateway implements ConnectionPolicy {
       this,
       request.method ?? "GET",
       request.url ?? "/",
-      `HTTP/${request.httpVersion}`,
+      protocolOf(request.httpVersion),
       request.rawHeaders,
       remoteAddress,
-      this.identity ?? this.socketIdentity(request),
+      this.identity ?? this.socketIdentity(request, connection),
       (socket as { encrypted?: boolean }).encrypted === true
     )
     variables.chunked = chunked
@@ -423,13 +434,17 @@ export class Gateway implements ConnectionPolicy {
     }
   }
 
-  private socketIdentity(request: IncomingMessage): ServerIdentity {
-    const socket = request.socket
-    return {
-      serverName: socket.localAddress ?? "",
-      serverPort: socket.localPort === undefined ? "" : String(socket.localPort),
-      serverSoftware: this.serverSoftware
+  /** SERVER_NAME and SERVER_PORT from the socket's local address (once per connection). */
+  private socketIdentity(request: IncomingMessage, connection: Connection): ServerIdentity {
+    if (connection.identity === null) {
+      const socket = request.socket
+      connection.identity = {
+        serverName: socket.localAddress ?? "",
+        serverPort: socket.localPort === undefined ? "" : String(socket.localPort),
+        serverSoftware: this.serverSoftware
+      }
     }
+    return connection.identity
   }
 
   private complete(output: NodeOutput, driver: Driver, exit: Exit.Exit<void, HandlerError>): void {

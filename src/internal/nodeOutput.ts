@@ -37,6 +37,8 @@ const clientGone = (): ClientDisconnected =>
 const sinkFailed = (cause: unknown): OutputError =>
   new OutputError({ message: `the response could not be written: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
 
+const NO_HEADERS: Array<string> = []
+
 const HEAD_NONE = 0
 const HEAD_HELD = 1
 const HEAD_SENT = 2
@@ -55,7 +57,8 @@ export class NodeOutput implements OutputShape, ContinueSender {
   private headState = HEAD_NONE
   private statusCode = 0
   private reason = ""
-  private rawHeaders: Array<string> = []
+  // Set by sendHead before anything reads it.
+  private rawHeaders: Array<string> = NO_HEADERS
   private hasLength = false
   private pending: Uint8Array | null = null
   private waiting = false

@@ -16,6 +16,7 @@
  *   it, such as `gzip, chunked`, which would need decoding), or any on HTTP/1.0.
  */
 import type { IncomingMessage } from "node:http"
+import type { ServerIdentity } from "./requestEnviron.js"
 
 /** A refused request: the status and why (for the log line). */
 export interface Refusal {
@@ -126,6 +127,8 @@ export interface Connection {
   deferred: IncomingMessage | null
   /** The refusal to send once `pending` is 0. */
   whenIdle: (() => void) | null
+  /** The server's side of the connection (its local address), read once. */
+  identity: ServerIdentity | null
 }
 
 // Kept on the socket itself: a WeakMap entry per connection makes the garbage collector
@@ -138,7 +141,7 @@ export const connectionOf = (socket: object): Connection => {
   const holder = socket as { [connectionState]?: Connection }
   let connection = holder[connectionState]
   if (connection === undefined) {
-    connection = { pending: 0, refused: false, current: null, deferred: null, whenIdle: null }
+    connection = { pending: 0, refused: false, current: null, deferred: null, whenIdle: null, identity: null }
     holder[connectionState] = connection
   }
   return connection
