@@ -26,7 +26,6 @@ import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { PullInputStream } from "./pullInput.js"
 import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
-import { failureOf, type Step, unwrap } from "./step.js"
 import {
   absoluteAuthority,
   ASTERISK,
@@ -37,6 +36,7 @@ import {
   type Refusal,
   settled
 } from "./requestGuard.js"
+import { failureOf, type Step, unwrap } from "./step.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
