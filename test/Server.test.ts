@@ -693,6 +693,20 @@ describe("makeServer: limits", () => {
     await client.end()
   })
 
+  it("maxRequestsPerSocket: no limit by default (as node:http), so a busy connection is never recycled", async () => {
+    const server = await serve(hello)
+    const client = await RawClient.connect(server.port)
+    // Past nginx's 1 000, the limit the default once was.
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1_001))
+    // Counted in the raw bytes: parsing a thousand responses one by one is slow.
+    const count = (pattern: RegExp): number => client.pending.toString("latin1").match(pattern)?.length ?? 0
+    await client.until(() => count(/^HTTP\/1\.1 200 OK\r\n/gm) === 1_001 && client.pending.toString("latin1").endsWith("Hello world!\n"))
+    expect(count(/^Connection: keep-alive\r\n/gim)).toBe(1_001)
+    expect(count(/^Connection: close\r\n/gim)).toBe(0)
+    expect(client.ended).toBe(false)
+    client.destroy()
+  })
+
   it("refuses a Transfer-Encoding it cannot frame with 400, without calling the app", async () => {
     const { app, paths } = pathRecorder()
     const server = await serve(app)
