@@ -26,6 +26,10 @@ const checkString = (role: string, value: unknown): string => {
   return value
 }
 
+// Assigned by the class's static block, which may read the protected list.
+// eslint-disable-next-line prefer-const
+let pairsOf: (headers: Headers) => HeaderList
+
 /**
  * A view over a `HeaderList`: lookups ignore case, order and duplicates are kept, and every
  * change is made to the list itself, so the caller's array sees it (as in Python).
@@ -163,8 +167,9 @@ export class Headers implements Iterable<[name: string, value: string]> {
 
   /** The header block as sent: each `Name: value` line ends in CRLF, then a blank line. */
   toString(): string {
+    const list = this.headerList
     let block = ""
-    for (const [name, value] of this.headerList) block += `${name}: ${value}\r\n`
+    for (let i = 0; i < list.length; i++) block += `${list[i]![0]}: ${list[i]![1]}\r\n`
     return block + "\r\n"
   }
 
@@ -180,5 +185,32 @@ export class Headers implements Iterable<[name: string, value: string]> {
   /** Copies of the `[name, value]` pairs, as `items()`. */
   [Symbol.iterator](): Iterator<[name: string, value: string]> {
     return this.items()[Symbol.iterator]()
+  }
+
+  static {
+    pairsOf = (headers) => headers.headerList
+  }
+}
+
+/**
+ * The core's own lookups on a plain `Headers` (its class, not a subclass that may redefine
+ * them): the pairs themselves, and a search by a name already in lower case, without the
+ * public methods' checks, copies and lowercasing (they run on every response).
+ *
+ * @internal
+ */
+export const HeaderPairs = {
+  /** True when `headers` is a plain `Headers`, whose methods these may stand in for. */
+  isPlain: (headers: Headers): boolean => headers.constructor === Headers,
+  /** The pairs (the list itself, not copies: read them, do not change them). */
+  of: (headers: Headers): HeaderList => pairsOf(headers),
+  /** The first value of the header named `lowered` (lower case), else null. */
+  find: (headers: Headers, lowered: string): string | null => {
+    const list = pairsOf(headers)
+    for (let i = 0; i < list.length; i++) {
+      const pair = list[i]!
+      if (sameName(pair[0], lowered)) return pair[1]
+    }
+    return null
   }
 }

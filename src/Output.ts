@@ -29,7 +29,8 @@ export interface OutputShape {
   /**
    * For sinks that frame the response themselves (`node:http`, an Effect `HttpServer`):
    * when present, the status and headers go here, as given plus the Date and Server
-   * headers the gateway adds, instead of being encoded into bytes for `write`.
+   * headers the gateway adds, instead of being encoded into bytes for `write`. The pairs
+   * may be the handler's own: read them, do not change them.
    */
   readonly sendHead?: (status: string, headers: HeaderList) => Effect.Effect<void, OutputError | ClientDisconnected>
 }

@@ -22,7 +22,7 @@ import {
   ProtocolError,
   ResponseAborted
 } from "../HandlerError.js"
-import { Headers } from "../Headers.js"
+import { HeaderPairs, Headers } from "../Headers.js"
 import type { InputShape } from "../Input.js"
 import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
@@ -398,8 +398,8 @@ const gatewayHeaders = (d: Driver): HeaderList => {
   const { config, state } = d
   const headers = state.headers!
   const added: HeaderList = []
-  if (!headers.has("Date")) added.push(["Date", formatDateTime(d.clock.unsafeCurrentTimeMillis() / 1000)])
-  if (config.serverSoftware && !headers.has("Server")) added.push(["Server", config.serverSoftware])
+  if (!hasHeader(headers, "Date", "date")) added.push(["Date", formatDateTime(d.clock.unsafeCurrentTimeMillis() / 1000)])
+  if (config.serverSoftware && !hasHeader(headers, "Server", "server")) added.push(["Server", config.serverSoftware])
   return added
 }
 
@@ -448,12 +448,15 @@ const latin1OrThrow = (text: string): string => {
 
 const sendPreamble = (d: Driver): Step => writeText(d, preambleText)
 
-/** The headers for a sink that frames the response itself: the gateway's, then the app's. */
+/**
+ * The headers for a sink that frames the response itself: the gateway's, then the app's
+ * (the pairs themselves on a plain Headers: the sink reads them, see `Output.sendHead`).
+ */
 const headList = (d: Driver): HeaderList => {
-  const items = d.state.headers!.items()
-  if (!d.config.originServer) return items
-  const list = gatewayHeaders(d)
-  for (let i = 0; i < items.length; i++) list.push(items[i]!)
+  const headers = d.state.headers!
+  const pairs = HeaderPairs.isPlain(headers) ? HeaderPairs.of(headers) : headers.items()
+  const list = d.config.originServer ? gatewayHeaders(d) : []
+  for (let i = 0; i < pairs.length; i++) list.push(pairs[i]!)
   return list
 }
 
@@ -478,15 +481,26 @@ const sendHeaders = (d: Driver): Step => {
   return andThen(steps.sendPreamble(d), () => writeText(d, headerBlock))
 }
 
+/** `headers.has(name)`; on a plain Headers, a search by the lower-case name as given. */
+const hasHeader = (headers: Headers, name: string, lowered: string): boolean =>
+  HeaderPairs.isPlain(headers) ? HeaderPairs.find(headers, lowered) !== null : headers.has(name)
+
 const cleanupHeaders = (d: Driver): void => {
-  if (!d.state.headers!.has("Content-Length")) d.steps.setContentLength(d)
+  if (!hasHeader(d.state.headers!, "Content-Length", "content-length")) d.steps.setContentLength(d)
 }
 
 const setContentLength = (d: Driver): void => {
   const { state } = d
   // CPython sets it when the result has exactly one block (len(result) == 1).
   if (Array.isArray(state.result) && state.result.length === 1 && !isBodylessStatus(state.status!)) {
-    state.headers!.set("Content-Length", String(state.bytesSent))
+    const headers = state.headers!
+    const length = String(state.bytesSent)
+    // `set` when absent is one push (the usual case: cleanupHeaders just looked).
+    if (HeaderPairs.isPlain(headers) && HeaderPairs.find(headers, "content-length") === null) {
+      HeaderPairs.of(headers).push(["Content-Length", length])
+    } else {
+      headers.set("Content-Length", length)
+    }
   }
 }
 

@@ -74,17 +74,19 @@ export class NodeOutput implements OutputShape, ContinueSender {
 
   /** The head as the core gives it; it leaves with the first body bytes. */
   sendHead(status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> {
-    const code = Number(status.slice(0, 3))
+    // The core checked that the status starts with three digits.
+    const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + status.charCodeAt(2) - 48
     // node:http refuses other codes, and would throw later, when the head leaves.
-    if (code < 100 || code > 999) {
+    if (!(code >= 100 && code <= 999)) {
       return Effect.fail(new OutputError({ message: `node:http cannot send the status ${JSON.stringify(status)}`, cause: null }))
     }
     const raw = new Array<string>(headers.length * 2)
     let hasLength = false
     for (let i = 0; i < headers.length; i++) {
-      const [name, value] = headers[i]!
+      const pair = headers[i]!
+      const name = pair[0]
       raw[2 * i] = name
-      raw[2 * i + 1] = value
+      raw[2 * i + 1] = pair[1]
       if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true
     }
     this.statusCode = code

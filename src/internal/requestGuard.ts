@@ -45,6 +45,14 @@ const noBody: Framing = { kind: "framing", contentLength: undefined, transferEnc
 
 // RFC 3986 host (IP-literal, IPv4 or reg-name) and an optional port.
 const validHost = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
+// Clients send the same Host on every request: the last one that passed is not tested again.
+let lastValidHost: string | null = null
+const isValidHost = (host: string): boolean => {
+  if (host === lastValidHost) return true
+  if (!validHost.test(host)) return false
+  lastValidHost = host
+  return true
+}
 const absoluteForm = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/
 
 /** The authority of an absolute-form target (`http://host:port/path`), else null. */
@@ -82,7 +90,7 @@ export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERIS
   }
   if (hosts > 1) return badRequest("more than one Host header")
   if (hosts === 0 && request.httpVersionMinor >= 1) return badRequest("no Host header")
-  if (!validHost.test(host)) return badRequest("an invalid Host header")
+  if (!isValidHost(host)) return badRequest("an invalid Host header")
 
   const target = request.url ?? ""
   if (target.charCodeAt(0) !== 47 /* "/" */) {

@@ -47,9 +47,10 @@ export const copyHeaderList = (headers: unknown): HeaderList => {
 
 /** Throws a `ProtocolError` for a header CPython refuses or one that could split the response. */
 export const checkHeaders = (headers: HeaderList): void => {
-  for (const [rawName, rawValue] of headers) {
-    const name = mustBeString(rawName, "Header name")
-    const value = mustBeString(rawValue, "Header value")
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!
+    const name = mustBeString(pair[0], "Header name")
+    const value = mustBeString(pair[1], "Header value")
     if (isHopByHop(name)) fail(`Hop-by-hop header, '${name}: ${value}', not allowed`)
     if (!token.test(name)) fail(`Header name ${JSON.stringify(name)} is not an HTTP token`)
     if (unsafeText.test(value)) {
