@@ -15,6 +15,8 @@ const copiers = new WeakMap<object, Copier>()
 
 const spread: Copier = (source) => ({ ...source })
 
+const empty: Copier = () => ({})
+
 const copierFor = (source: Readonly<Environ>): Copier => {
   const keys = Object.keys(source)
   // Keys are written as JSON string literals, so no key can be read as code.
@@ -29,7 +31,7 @@ export const copyEnviron = (source: Readonly<Environ>): Environ => {
   if (copier === undefined) {
     const keys = Object.keys(source)
     // A literal `"__proto__": …` would set the prototype instead of a key.
-    copier = keys.length === 0 || keys.includes("__proto__") ? spread : copierFor(source)
+    copier = keys.length === 0 ? empty : keys.includes("__proto__") ? spread : copierFor(source)
     copiers.set(source, copier)
   }
   return copier(source)

@@ -69,6 +69,9 @@ const stderrLine = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
 
+// Frozen, so every environ starts as a plain `{}` (see environCopy).
+const noVariables: Readonly<Environ> = Object.freeze({})
+
 /** A request without a body shares one empty, stateless `wsgi.input`. */
 const noBody: InputShape = { stream: new PullInputStream(null) }
 
@@ -216,7 +219,7 @@ export class Gateway implements ConnectionPolicy {
       wsgiMultiprocess: options.multiprocess ?? cluster.isWorker,
       wsgiRunOnce: false,
       originServer: true,
-      osEnviron: options.osEnviron ?? {}
+      osEnviron: options.osEnviron ?? noVariables
     })
     this.emptyOsEnviron = Object.keys(this.config.osEnviron).length === 0
     const errorLog = options.errorLog ?? process.stderr

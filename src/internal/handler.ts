@@ -29,7 +29,7 @@ import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Wri
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
 import { copyEnviron } from "./environCopy.js"
-import { formatDateTime } from "./httpDate.js"
+import { httpDateNow } from "./httpDate.js"
 import { isLatin1 } from "./latin1.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
 import { toOutputFailure } from "./sink.js"
@@ -398,7 +398,7 @@ const gatewayHeaders = (d: Driver): HeaderList => {
   const { config, state } = d
   const headers = state.headers!
   const added: HeaderList = []
-  if (!hasHeader(headers, "Date", "date")) added.push(["Date", formatDateTime(d.clock.unsafeCurrentTimeMillis() / 1000)])
+  if (!hasHeader(headers, "Date", "date")) added.push(["Date", httpDateNow(d.clock)])
   if (config.serverSoftware && !hasHeader(headers, "Server", "server")) added.push(["Server", config.serverSoftware])
   return added
 }

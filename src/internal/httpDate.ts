@@ -26,3 +26,24 @@ export const formatDateTime = (epochSeconds: number): string => {
 
 /** The system clock every handler uses unless given another. */
 export const systemClock: Clock.Clock = Clock.make()
+
+// The system clock's current Date text, dropped by a timer at the next second (as
+// node:http keeps its own Date header): a response then reads no clock at all.
+let systemDate: string | null = null
+const dropSystemDate = (): void => {
+  systemDate = null
+}
+
+/**
+ * The Date header of a response made now on `clock`. On the system clock it may lag the
+ * second by as long as the event loop is late to run a timer, as node:http's own does.
+ */
+export const httpDateNow = (clock: Clock.Clock): string => {
+  if (clock !== systemClock) return formatDateTime(clock.unsafeCurrentTimeMillis() / 1000)
+  if (systemDate === null) {
+    const now = Date.now()
+    systemDate = formatDateTime(now / 1000)
+    setTimeout(dropSystemDate, 1000 - (now % 1000)).unref()
+  }
+  return systemDate
+}
