@@ -36,3 +36,16 @@ export const copyEnviron = (source: Readonly<Environ>): Environ => {
   }
   return copier(source)
 }
+
+/**
+ * A request's whole environ made by its `EnvironSource` (the gateway's) when it can, that
+ * is when `osEnviron` is empty: its CGI variables are then one object literal instead of a
+ * store per variable into a copy. Undefined when it cannot: the handler copies `osEnviron`
+ * and calls `addCgiVars` as usual.
+ */
+export const makeEnviron = Symbol("effect-wsgi/makeEnviron")
+
+/** An `EnvironSource` that may make the environ itself (see `makeEnviron`). */
+export interface EnvironMaker {
+  readonly [makeEnviron]?: (osEnviron: Readonly<Environ>) => Environ | undefined
+}

@@ -19,6 +19,7 @@ import type { InputShape } from "../Input.js"
 import type { Application, Environ, ResponseBody } from "../Protocol.js"
 import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
+import { makeEnviron } from "./environCopy.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
 import { closeResult, type Driver, defaultSteps, interrupt, makeDriver, type Outcome, runDriver, type Steps } from "./handler.js"
 import { systemClock } from "./httpDate.js"
@@ -77,8 +78,8 @@ const noBody: InputShape = { stream: new PullInputStream(null) }
 
 /**
  * The CGI variables of one request (CPython's `get_environ`), which the core lays over
- * the environ it starts from `osEnviron`. It is also the request line `requestEnviron`
- * reads, so a request costs one object here.
+ * the environ it starts from `osEnviron`, or, when that is empty, the environ itself. It
+ * is also the request line `requestEnviron` reads, so a request costs one object here.
  */
 class RequestVariables implements EnvironSourceShape, RequestLine {
   chunked = false
@@ -93,11 +94,24 @@ class RequestVariables implements EnvironSourceShape, RequestLine {
     private readonly encrypted: boolean
   ) {}
 
-  addCgiVars(environ: Environ): void {
+  /** The whole environ when it starts empty (no osEnviron): see `makeEnviron`. */
+  [makeEnviron](osEnviron: Readonly<Environ>): Environ | undefined {
     const gateway = this.gateway
-    // Straight into the environ when it starts empty (no osEnviron to shadow headers).
-    if (gateway.emptyOsEnviron) requestEnviron(this, this.identity, environ)
-    else Object.assign(environ, requestEnviron(this, this.identity))
+    if (osEnviron !== gateway.config.osEnviron || !gateway.emptyOsEnviron) return undefined
+    const environ = requestEnviron(this, this.identity)
+    this.addConnectionVars(environ)
+    return environ
+  }
+
+  addCgiVars(environ: Environ): void {
+    // Laid over osEnviron as one record, so a variable there never hides a request header.
+    Object.assign(environ, requestEnviron(this, this.identity))
+    this.addConnectionVars(environ)
+  }
+
+  /** What the request line and headers do not say: the framing, TLS, the proxy's word. */
+  private addConnectionVars(environ: Environ): void {
+    const gateway = this.gateway
     if (this.chunked) environ["wsgi.input_terminated"] = true
     if (this.encrypted) environ["HTTPS"] = "on"
     // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, not Host.
@@ -199,7 +213,7 @@ export class Gateway implements ConnectionPolicy {
   readonly drainLimit: number
   readonly serverSoftware: string
   readonly forwardedAllowIps: ReadonlyArray<string>
-  /** True when environs start empty, so the CGI variables can be written straight in. */
+  /** True when environs start empty, so each request's variables make its environ. */
   readonly emptyOsEnviron: boolean
   /** True when the server listens on a unix socket (set by makeServer): its peers have no address. */
   unixSocket = false

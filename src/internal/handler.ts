@@ -28,7 +28,7 @@ import type { OutputShape } from "../Output.js"
 import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "../Protocol.js"
 import { guessScheme } from "../Util.js"
 import { isPromiseLike } from "./bytes.js"
-import { copyEnviron } from "./environCopy.js"
+import { copyEnviron, type EnvironMaker, makeEnviron } from "./environCopy.js"
 import { httpDateNow } from "./httpDate.js"
 import { isLatin1 } from "./latin1.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
@@ -338,9 +338,12 @@ const outputHead = (d: Driver, headers: HeaderList): Step => {
 const setupEnviron = (d: Driver): void => {
   const { config, services, state } = d
   const source = services.environSource
-  const environ = copyEnviron(config.osEnviron)
+  const made = (source as EnvironMaker)[makeEnviron]?.(config.osEnviron)
+  const environ = made ?? copyEnviron(config.osEnviron)
   state.environ = environ
-  if (source.variables === undefined) source.addCgiVars(environ)
+  if (made !== undefined) {
+    // The CGI variables are in it already.
+  } else if (source.variables === undefined) source.addCgiVars(environ)
   else Object.assign(environ, source.variables)
   environ["wsgi.input"] = services.input.stream
   environ["wsgi.errors"] = services.errorLog.stream

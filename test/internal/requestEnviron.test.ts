@@ -98,11 +98,27 @@ describe("requestEnviron", () => {
     expect(environ["HTTP_REMOTE_ADDR"]).toBeUndefined()
   })
 
-  it("fills the environ it is given", () => {
-    const target: Record<string, unknown> = {}
-    const environ = requestEnviron(request({ headers: [["X-A", "1"]] }), server, target)
-    expect(environ).toBe(target)
-    expect(target["HTTP_X_A"]).toBe("1")
+  it("is a new record: get_environ's variables in its order, then the headers in theirs", () => {
+    const environ = requestEnviron(request({ headers: [["X-B", "2"], ["Content-Type", "text/html"], ["X-A", "1"]] }), server)
+    expect(Object.keys(environ)).toEqual([
+      "SERVER_NAME",
+      "GATEWAY_INTERFACE",
+      "SERVER_PORT",
+      "REMOTE_HOST",
+      "CONTENT_LENGTH",
+      "SCRIPT_NAME",
+      "SERVER_PROTOCOL",
+      "SERVER_SOFTWARE",
+      "REQUEST_METHOD",
+      "PATH_INFO",
+      "QUERY_STRING",
+      "REMOTE_ADDR",
+      "CONTENT_TYPE",
+      "HTTP_X_B",
+      "HTTP_X_A"
+    ])
+    expect(environ["CONTENT_TYPE"]).toBe("text/html")
+    expect(requestEnviron(request({}), server)).not.toBe(requestEnviron(request({}), server))
   })
 
   it("maps many distinct header names (past the key cache) the same way", () => {
