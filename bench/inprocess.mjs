@@ -3,8 +3,8 @@
 // SimpleHandler class shim, on the three apps of bench/apps.mjs.
 //
 // Every request gets fresh services (output, input, environ source) and is timed on its
-// own (performance.now() around building its services and running it); its response is
-// then checked (status line, Date, Content-Length, body bytes) outside the timed part,
+// own (performance.now() around building its services and running it, up to the end of
+// the one `await` a caller makes on an async run); its response is then checked (status line, Date, Content-Length, body bytes) outside the timed part,
 // exactly as bench/python_baseline.py does for CPython. µs per request is the median of
 // the rounds' means, after a warm-up.
 //
@@ -84,22 +84,28 @@ const fail = (what, exit) => {
 }
 
 /**
- * The variants: each `(c) => output | Promise<output>` serves one request of case `c` and
- * gives back its output sink.
+ * The variants: each `(c, watch)` serves one request of case `c` and gives back its output
+ * sink (or a Promise of it). The timed part is between `watch.start()` and `watch.stop()`:
+ * the request's services, handler and run, up to the end of the one `await` a caller
+ * makes on an async run (the harness's own async plumbing is not in it).
  */
 export const variants = {
   // What an Effect user writes: the services as a layer, provided to `run(app)`.
   provide: {
     label: "core `run(app)` + `Effect.provide(layer)`",
     how: { sync: "`Effect.runSync`", async: "`Effect.runPromise`" },
-    sync: (c) => {
+    sync: (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       Effect.runSync(Effect.provide(run(c.app), layer(services)))
+      watch.stop()
       return services.sink
     },
-    async: async (c) => {
+    async: async (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       await Effect.runPromise(Effect.provide(run(c.app), layer(services)))
+      watch.stop()
       return services.sink
     }
   },
@@ -107,14 +113,18 @@ export const variants = {
   runtime: {
     label: "core `run(app)` on `Runtime.make(context)`",
     how: { sync: "`Runtime.runSync`", async: "`Runtime.runPromise`" },
-    sync: (c) => {
+    sync: (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       Runtime.runSync(runtimeFor(services))(run(c.app))
+      watch.stop()
       return services.sink
     },
-    async: async (c) => {
+    async: async (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       await Runtime.runPromise(runtimeFor(services))(run(c.app))
+      watch.stop()
       return services.sink
     }
   },
@@ -122,20 +132,25 @@ export const variants = {
   runWith: {
     label: "core `runWith(app, services)`",
     how: { sync: "an `Exit` already", async: "`Effect.runPromise`" },
-    sync: (c) => {
+    sync: (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       const effect = runWith(c.app, services)
-      if (!Exit.isExit(effect)) return Effect.runPromise(effect).then(() => services.sink)
+      if (!Exit.isExit(effect)) throw new Error("runWith: a synchronous app gave an Effect that waits")
+      watch.stop()
       if (!Exit.isSuccess(effect)) fail("runWith", effect)
       return services.sink
     },
-    async: async (c) => {
+    async: async (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       const effect = runWith(c.app, services)
       if (Exit.isExit(effect)) {
+        watch.stop()
         if (!Exit.isSuccess(effect)) fail("runWith", effect)
       } else {
         await Effect.runPromise(effect)
+        watch.stop()
       }
       return services.sink
     }
@@ -144,32 +159,50 @@ export const variants = {
   runExit: {
     label: "core `runExit(app, services)`",
     how: { sync: "an `Exit` already", async: "`await` its Promise" },
-    sync: (c) => {
+    sync: (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       const exit = runExit(c.app, services)
+      watch.stop()
       if (exit instanceof Promise) throw new Error("runExit: a synchronous app gave a Promise")
       if (!Exit.isSuccess(exit)) fail("runExit", exit)
       return services.sink
     },
-    async: async (c) => {
+    async: async (c, watch) => {
+      watch.start()
       const services = servicesFor(c)
       const exit = await runExit(c.app, services)
+      watch.stop()
       if (!Exit.isSuccess(exit)) fail("runExit", exit)
       return services.sink
     }
   },
-  // The class API: `new SimpleHandler(stdin, stdout, stderr, environ).run(app)`.
+  // The class API: `await new SimpleHandler(stdin, stdout, stderr, environ).run(app)`.
   shim: {
     label: "class `SimpleHandler` (in-memory sink)",
     how: { async: "`await handler.run(app)`" },
-    async: async (c) => {
+    async: async (c, watch) => {
+      watch.start()
       const stdout = new ChunkSink()
       await new SimpleHandler(Input.fromBytes(c.body).stream, stdout, shimErrors, c.environ, {
         multithread: true,
         multiprocess: false
       }).run(c.app)
+      watch.stop()
       return stdout
     }
+  }
+}
+
+/** The timed part of one request. */
+class Stopwatch {
+  started = 0
+  elapsed = 0
+  start() {
+    this.started = performance.now()
+  }
+  stop() {
+    this.elapsed = performance.now() - this.started
   }
 }
 
@@ -193,20 +226,17 @@ const makeRequest = (variantName, caseName) => {
   const what = `${variantName} ${caseName}`
   const isAsync = c.async || variant.sync === undefined
   const serve = isAsync ? variant.async : variant.sync
+  const watch = new Stopwatch()
   const one = isAsync
     ? async () => {
-      const start = performance.now()
-      const output = await serve(c)
-      const elapsed = performance.now() - start
+      const output = await serve(c, watch)
       verifyResponse(responseOf(output), c.expect, what)
-      return elapsed
+      return watch.elapsed
     }
     : () => {
-      const start = performance.now()
-      const output = serve(c)
-      const elapsed = performance.now() - start
+      const output = serve(c, watch)
       verifyResponse(responseOf(output), c.expect, what)
-      return elapsed
+      return watch.elapsed
     }
   return { one, isAsync, what }
 }
