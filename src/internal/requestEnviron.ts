@@ -63,23 +63,6 @@ export const splitTarget = (target: string): { readonly path: string; readonly q
   return question === -1 ? { path: rest, query: "" } : { path: rest.slice(0, question), query: rest.slice(question + 1) }
 }
 
-// The CGI variables get_environ sets before it looks at the headers: a header whose key
-// is one of them is skipped (CPython's `if k in env: continue`).
-const baseKeys = new Set([
-  "SERVER_NAME",
-  "GATEWAY_INTERFACE",
-  "SERVER_PORT",
-  "REMOTE_HOST",
-  "CONTENT_LENGTH",
-  "SCRIPT_NAME",
-  "SERVER_PROTOCOL",
-  "SERVER_SOFTWARE",
-  "REQUEST_METHOD",
-  "PATH_INFO",
-  "QUERY_STRING",
-  "REMOTE_ADDR",
-  "CONTENT_TYPE"
-])
 
 /** A header name's CGI key (`User-Agent` → `USER_AGENT`) and its `HTTP_` variable. */
 interface HeaderKey {
@@ -172,3 +155,14 @@ export const requestEnviron = (request: RequestLine, server: ServerIdentity): En
   }
   return environ
 }
+
+// The CGI variables get_environ sets before it looks at the headers (the literal's keys):
+// a header whose key is one of them is skipped (CPython's `if k in env: continue`).
+const baseKeys: ReadonlySet<string> = new Set(
+  Object.keys(
+    requestEnviron(
+      { method: "", target: "/", protocol: "", rawHeaders: [], remoteAddress: "" },
+      { serverName: "", serverPort: "", serverSoftware: "" }
+    )
+  )
+)
