@@ -55,6 +55,32 @@ const echo: Application = async (environ, startResponse) => {
 }
 
 describe("toNodeListener", () => {
+  it("SERVER_NAME/SERVER_PORT: the listening address, or on a wildcard the connection's own, and a new port after listening again", async () => {
+    errors = ErrorLog.memory()
+    const server = createServer(toNodeListener(underTest(environDump), { errorLog: errors }))
+    servers.push(server)
+    const listenOn = (host: string): Promise<number> =>
+      new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)))
+    const closed = (): Promise<void> =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    const identity = async (port: number) => {
+      const environ = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as Record<string, unknown>
+      return [environ["SERVER_NAME"], environ["SERVER_PORT"]]
+    }
+    const first = await listenOn("127.0.0.1")
+    expect(await identity(first)).toEqual(["127.0.0.1", String(first)])
+    await closed()
+    const second = await listenOn("127.0.0.1")
+    expect(second).not.toBe(first)
+    expect(await identity(second)).toEqual(["127.0.0.1", String(second)])
+    await closed()
+    const wildcard = await listenOn("0.0.0.0")
+    expect(await identity(wildcard)).toEqual(["127.0.0.1", String(wildcard)])
+  })
+
   it("serves an app from http.createServer, with the environ of get_environ", async () => {
     const port = await serve(environDump)
     const response = await fetch(`http://127.0.0.1:${port}/p%41th?q=1`, { headers: { "X-Test": "yes" } })

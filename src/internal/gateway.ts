@@ -9,6 +9,7 @@
  */
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { Server as NetServer } from "node:net"
 import { Cause, type Clock, Effect, Exit } from "effect"
 import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
@@ -69,6 +70,9 @@ const isErrorLog = (value: ErrorLogShape | TextWritable): value is ErrorLogShape
 const stderrLine = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
+
+// Addresses that stand for every local address: a connection's own says which one it used.
+const WILDCARDS: ReadonlySet<string> = new Set(["0.0.0.0", "::", ""])
 
 // Frozen, so every environ starts as a plain `{}` (see environCopy).
 const noVariables: Readonly<Environ> = Object.freeze({})
@@ -451,17 +455,41 @@ export class Gateway implements ConnectionPolicy {
     }
   }
 
-  /** SERVER_NAME and SERVER_PORT from the socket's local address (once per connection). */
+  /**
+   * SERVER_NAME and SERVER_PORT: the address of the server the socket came from when it
+   * listens on one address (every connection has that local address: read once per
+   * server), else the socket's local address (once per connection).
+   */
   private socketIdentity(request: IncomingMessage, connection: Connection): ServerIdentity {
     if (connection.identity === null) {
       const socket = request.socket
-      connection.identity = {
+      connection.identity = this.listenerIdentity(socket) ?? {
         serverName: socket.localAddress ?? "",
         serverPort: socket.localPort === undefined ? "" : String(socket.localPort),
         serverSoftware: this.serverSoftware
       }
     }
     return connection.identity
+  }
+
+  // Per listening server: its identity, or null when it listens on a wildcard address (or
+  // a unix socket), where each connection's local address says more. A server that
+  // listens again (another port) drops its entry.
+  private readonly listenerIdentities = new WeakMap<object, ServerIdentity | null>()
+
+  private listenerIdentity(socket: IncomingMessage["socket"]): ServerIdentity | null {
+    const server = (socket as { server?: unknown }).server
+    if (!(server instanceof NetServer)) return null
+    let identity = this.listenerIdentities.get(server)
+    if (identity === undefined) {
+      const address = server.address()
+      identity = address === null || typeof address === "string" || WILDCARDS.has(address.address)
+        ? null
+        : { serverName: address.address, serverPort: String(address.port), serverSoftware: this.serverSoftware }
+      this.listenerIdentities.set(server, identity)
+      server.once("listening", () => this.listenerIdentities.delete(server))
+    }
+    return identity
   }
 
   private complete(output: NodeOutput, driver: Driver, exit: Exit.Exit<void, HandlerError>): void {
