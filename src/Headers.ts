@@ -26,6 +26,15 @@ const checkString = (role: string, value: unknown): string => {
   return value
 }
 
+/** The value of the first pair named `lowered` (lower case), else null. */
+const findValue = (list: HeaderList, lowered: string): string | null => {
+  for (let i = 0; i < list.length; i++) {
+    const pair = list[i]!
+    if (sameName(pair[0], lowered)) return pair[1]
+  }
+  return null
+}
+
 // Assigned by the class's static block, which may read the protected list.
 // eslint-disable-next-line prefer-const
 let pairsOf: (headers: Headers) => HeaderList
@@ -81,13 +90,8 @@ export class Headers implements Iterable<[name: string, value: string]> {
   get(name: string): string | null
   get<D>(name: string, defaultValue: D): string | D
   get(name: string, defaultValue: unknown = null): unknown {
-    const wanted = checkString("Header name", name).toLowerCase()
-    const list = this.headerList
-    for (let i = 0; i < list.length; i++) {
-      const pair = list[i]!
-      if (sameName(pair[0], wanted)) return pair[1]
-    }
-    return defaultValue
+    const found = findValue(this.headerList, checkString("Header name", name).toLowerCase())
+    return found === null ? defaultValue : found
   }
 
   /** Replaces every header `name` (any case) with a single `name: value` at the end. */
@@ -205,12 +209,5 @@ export const HeaderPairs = {
   /** The pairs (the list itself, not copies: read them, do not change them). */
   of: (headers: Headers): HeaderList => pairsOf(headers),
   /** The first value of the header named `lowered` (lower case), else null. */
-  find: (headers: Headers, lowered: string): string | null => {
-    const list = pairsOf(headers)
-    for (let i = 0; i < list.length; i++) {
-      const pair = list[i]!
-      if (sameName(pair[0], lowered)) return pair[1]
-    }
-    return null
-  }
+  find: (headers: Headers, lowered: string): string | null => findValue(pairsOf(headers), lowered)
 }
