@@ -30,7 +30,7 @@ const { values: options } = parseArgs({
     rounds: { type: "string", default: "15" },
     requests: { type: "string", default: "2000" },
     duration: { type: "string", default: "2" },
-    reps: { type: "string", default: "5" },
+    reps: { type: "string", default: "7" },
     "http-warmup": { type: "string", default: "1" },
     connections: { type: "string", default: "50" },
     "memory-rate": { type: "string", default: "100" },
