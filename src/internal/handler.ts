@@ -149,15 +149,24 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
  * request runs in that turn.
  */
 export const runDriver = (d: Driver, app: Application): Outcome => {
-  let called: Step
+  let value: ResponseBody | Promise<ResponseBody>
   try {
     d.steps.setupEnviron(d)
-    called = callApplication(d, app)
+    value = app(d.state.environ!, d.startResponse)
   } catch (cause) {
-    called = fail(toFailure(cause))
+    return respond(d, fail(toFailure(cause)))
   }
-  return called instanceof Promise ? called.then((exit) => respond(d, exit)) : respond(d, called)
+  if (!isPromiseLike(value)) return respondAfter(d, takeResult(d, value))
+  // The rest of the request runs in the turn the app's Promise settles in.
+  return Promise.resolve(value).then(
+    (result) => respondAfter(d, takeResult(d, result)),
+    (cause: unknown) => respond(d, fail(toFailure(cause)))
+  )
 }
+
+/** `respond` once the app's result was taken (which waits for the app's writes, if any). */
+const respondAfter = (d: Driver, taken: Step): Outcome =>
+  taken instanceof Promise ? taken.then((exit) => respond(d, exit)) : respond(d, taken)
 
 /** After the app: send its response, or handle what failed; then the request is finished. */
 const respond = (d: Driver, called: Exit.Exit<void, Failure>): Outcome => {
@@ -209,18 +218,6 @@ export const interrupt = (d: Driver): Step => {
     // The iterator's own cleanup failed; the response is abandoned anyway.
   }
   return closeResult(d)
-}
-
-/** Call the application and wait for its result and for the writes it made meanwhile. */
-const callApplication = (d: Driver, app: Application): Step => {
-  let value: ResponseBody | Promise<ResponseBody>
-  try {
-    value = app(d.state.environ!, d.startResponse)
-  } catch (cause) {
-    return fail(toFailure(cause))
-  }
-  if (!isPromiseLike(value)) return takeResult(d, value)
-  return Promise.resolve(value).then((result) => takeResult(d, result), (cause: unknown) => fail(toFailure(cause)))
 }
 
 /**
