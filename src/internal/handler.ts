@@ -338,10 +338,11 @@ const setupEnviron = (d: Driver): void => {
   const made = (source as EnvironMaker)[makeEnviron]?.(config.osEnviron)
   const environ = made ?? copyEnviron(config.osEnviron)
   state.environ = environ
-  if (made !== undefined) {
-    // The CGI variables are in it already.
-  } else if (source.variables === undefined) source.addCgiVars(environ)
-  else Object.assign(environ, source.variables)
+  // A made environ holds its CGI variables already.
+  if (made === undefined) {
+    if (source.variables === undefined) source.addCgiVars(environ)
+    else Object.assign(environ, source.variables)
+  }
   environ["wsgi.input"] = services.input.stream
   environ["wsgi.errors"] = services.errorLog.stream
   environ["wsgi.version"] = config.wsgiVersion
