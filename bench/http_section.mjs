@@ -12,10 +12,15 @@ import { loadDist } from "./dist.mjs"
 const here = fileURLToPath(new URL(".", import.meta.url))
 const HELLO = "Hello, world!"
 
+// `reference` rows have no target. Measured in the same rounds, they show how near raw
+// node:http a gateway can come at all: raw plus the read of the client's address every
+// gateway needs (REMOTE_ADDR), and bench/bare_gateway.mjs, the least a gateway can do.
 const KINDS = [
   { kind: "raw", label: "raw `node:http`", needs: null },
   { kind: "listener", label: "`toNodeListener(app)` in `node:http`", needs: "toNodeListener" },
-  { kind: "makeServer", label: "`makeServer`", needs: "makeServer" }
+  { kind: "makeServer", label: "`makeServer`", needs: "makeServer" },
+  { kind: "rawPeer", label: "reference: raw `node:http` reading `socket.remoteAddress`", needs: null, reference: true },
+  { kind: "bare", label: "reference: a bare hand-written gateway (bench/bare_gateway.mjs)", needs: null, reference: true }
 ]
 const MODES = [
   { mode: "keep-alive", headers: [], rpsTarget: 0.85 },
@@ -242,7 +247,8 @@ export const runHttp = async ({ duration, reps, warmup, connections, log }) => {
   const notes = [
     `HTTP: wrk -t1 -c${connections}; per mode, each server in its own child process is warmed up by two wrk runs of ${warmup} s (so its connection-close paths are compiled before anything is counted too), then ${reps} rounds of ${duration} s each, one server loaded at a time in an order that rotates; ` +
       "a ratio is the median over the rounds of the ratio within each round (ours against raw's run of the same round, seconds apart, as the in-process rows pair their rounds), with the rounds' lowest and highest in brackets; req/s in the result column is over all rounds, p99 the median of the rounds' p99; " +
-      "every server answered a sample check first (fetch, and raw HTTP/1.1 requests: status 200, body \"Hello, world!\"), wrk saw no socket errors and no non-2xx answers, and the bytes wrk read match its request count times the checked response size; “server CPU” is the server process’s user + system time during the measured run divided by the requests wrk completed"
+      "every server answered a sample check first (fetch, and raw HTTP/1.1 requests: status 200, body \"Hello, world!\"), wrk saw no socket errors and no non-2xx answers, and the bytes wrk read match its request count times the checked response size; “server CPU” is the server process’s user + system time during the measured run divided by the requests wrk completed",
+    "HTTP reference rows (no target), served and measured in the same rounds as ours: raw `node:http` reading `socket.remoteAddress` (Node gets no address from accept(): reading it is a getpeername call per connection, which REMOTE_ADDR needs), and bench/bare_gateway.mjs, the least a PEP 3333 gateway on node:http does for this request (CPython's environ keys, REMOTE_ADDR included, start_response, the app, one writeHead and one end; no request checks, no error handling, no bodies). No gateway can come nearer raw than they do"
   ]
   for (const { mode, headers, rpsTarget } of MODES) {
     const results = {}
@@ -302,7 +308,7 @@ export const runHttp = async ({ duration, reps, warmup, connections, log }) => {
       await Promise.all(Object.values(servers).map((server) => server.stop()))
     }
     const raw = results.raw
-    for (const { kind, label } of KINDS) {
+    for (const { kind, label, reference } of KINDS) {
       const r = results[kind]
       if (kind === "raw") {
         rows.push({
@@ -325,6 +331,18 @@ export const runHttp = async ({ duration, reps, warmup, connections, log }) => {
       const rps = pairedRatio(r.runs, raw.runs, (run) => run.requests / run.duration_us)
       const p99 = pairedRatio(r.runs, raw.runs, (run) => run.p99_us)
       if (!ok) notes.push(`${kind} ${mode}: ${r.problems.join("; ")} (counted as short)`)
+      if (reference) {
+        rows.push({
+          section: "Over HTTP",
+          name: `hello, ${mode}: ${label}, req/s`,
+          result: `${r.rps.toFixed(0)} req/s, p99 ${ms(r.p99)} (server CPU ${r.cpu.toFixed(1)} µs/req)`,
+          baseline: `raw \`node:http\`: ${raw.rps.toFixed(0)} req/s (${raw.cpu.toFixed(1)} µs/req)`,
+          ratio: `${rps.median.toFixed(2)}× (${rps.low.toFixed(2)}–${rps.high.toFixed(2)})`,
+          target: "",
+          pass: ok ? null : false
+        })
+        continue
+      }
       rows.push({
         section: "Over HTTP",
         name: `hello, ${mode}: ${label}, req/s`,

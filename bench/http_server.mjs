@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // One server under test for bench/http_section.mjs, alone in its own process:
-//   node bench/http_server.mjs raw|listener|makeServer
+//   node bench/http_server.mjs raw|rawPeer|bare|listener|makeServer
 // serves hello world on 127.0.0.1 (a free port), prints {"port": N} once listening,
 // answers a "cpu" line on stdin with {"cpu": <µs of CPU used>}, and closes when its stdin
 // ends.
 import http from "node:http"
 import { createInterface } from "node:readline"
 import { hello } from "./apps.mjs"
+import { bareListener } from "./bare_gateway.mjs"
 import { loadDist } from "./dist.mjs"
 
 const kind = process.argv[2]
@@ -27,6 +28,25 @@ if (kind === "raw") {
     res.end(HELLO)
   })
   port = await listen(server)
+  close = () => new Promise((resolve) => server.close(() => resolve()))
+} else if (kind === "rawPeer") {
+  // Raw, also reading the client's address as every gateway must (REMOTE_ADDR): Node has
+  // no address from accept(), so this is a getpeername call per connection.
+  let lastPeer = ""
+  const server = http.createServer((req, res) => {
+    lastPeer = req.socket.remoteAddress ?? lastPeer
+    res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": "13" })
+    res.end(HELLO)
+  })
+  port = await listen(server)
+  close = () => new Promise((resolve) => server.close(() => resolve()))
+} else if (kind === "bare") {
+  // The reference gateway (bench/bare_gateway.mjs): a ceiling for any gateway's ratio.
+  // Its listener is added once the port is known (SERVER_PORT).
+  const server = http.createServer()
+  port = await listen(server)
+  const serverSoftware = `bare/0 Node.js/${process.version}`
+  server.on("request", bareListener(hello, { serverName: "127.0.0.1", serverPort: String(port), serverSoftware }))
   close = () => new Promise((resolve) => server.close(() => resolve()))
 } else if (kind === "listener") {
   const { toNodeListener } = await loadDist()
