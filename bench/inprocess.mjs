@@ -17,11 +17,11 @@
 //                                              "case":"hello","requests":2000}) → {"us": …}
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
-import { Context, Effect, Exit, FiberRefs, Runtime } from "effect"
+import { Context, Effect, FiberRefs, Runtime } from "effect"
 import { cases, verifyResponse } from "./apps.mjs"
 import { loadDist } from "./dist.mjs"
 
-const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runExit, runWith } = await loadDist()
+const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runWith } = await loadDist()
 
 const { values: options } = parseArgs({
   options: {
@@ -128,52 +128,22 @@ export const variants = {
       return services.sink
     }
   },
-  // The core as an Effect with plain service values: a synchronous run is an Exit already.
+  // The core as an Effect with plain service values, run as any Effect is.
   runWith: {
     label: "core `runWith(app, services)`",
-    how: { sync: "an `Exit` already", async: "`Effect.runPromise`" },
+    how: { sync: "`Effect.runSync`", async: "`Effect.runPromise`" },
     sync: (c, watch) => {
       watch.start()
       const services = servicesFor(c)
-      const effect = runWith(c.app, services)
-      if (!Exit.isExit(effect)) throw new Error("runWith: a synchronous app gave an Effect that waits")
+      Effect.runSync(runWith(c.app, services))
       watch.stop()
-      if (!Exit.isSuccess(effect)) fail("runWith", effect)
       return services.sink
     },
     async: async (c, watch) => {
       watch.start()
       const services = servicesFor(c)
-      const effect = runWith(c.app, services)
-      if (Exit.isExit(effect)) {
-        watch.stop()
-        if (!Exit.isSuccess(effect)) fail("runWith", effect)
-      } else {
-        await Effect.runPromise(effect)
-        watch.stop()
-      }
-      return services.sink
-    }
-  },
-  // What servers use: the core's outcome, an Exit or a Promise of one (no fiber).
-  runExit: {
-    label: "core `runExit(app, services)`",
-    how: { sync: "an `Exit` already", async: "`await` its Promise" },
-    sync: (c, watch) => {
-      watch.start()
-      const services = servicesFor(c)
-      const exit = runExit(c.app, services)
+      await Effect.runPromise(runWith(c.app, services))
       watch.stop()
-      if (exit instanceof Promise) throw new Error("runExit: a synchronous app gave a Promise")
-      if (!Exit.isSuccess(exit)) fail("runExit", exit)
-      return services.sink
-    },
-    async: async (c, watch) => {
-      watch.start()
-      const services = servicesFor(c)
-      const exit = await runExit(c.app, services)
-      watch.stop()
-      if (!Exit.isSuccess(exit)) fail("runExit", exit)
       return services.sink
     }
   },

@@ -4,41 +4,33 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { Environ } from "./Protocol.js"
 import { readEnviron } from "./internal/readEnviron.js"
 
 /**
- * Adds the request's CGI variables to a fresh environ (CPython's `add_cgi_vars`).
+ * Gives the request's CGI variables (CPython's `add_cgi_vars`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface EnvironSourceShape {
-  /** Add this request's variables to `environ` (it already holds the `osEnviron` copy). */
-  readonly addCgiVars: (environ: Environ) => void
   /**
-   * The variables `addCgiVars` would add, when they are a plain record: the handler then
-   * builds the environ in one step instead of calling `addCgiVars`.
+   * A fresh record of this request's variables each time it runs: the handler lays it
+   * over its copy of `osEnviron`, or, when `osEnviron` is empty, keeps it as the environ.
    */
-  readonly variables?: Readonly<Environ>
+  readonly variables: Effect.Effect<Environ>
 }
 
-
 /**
- * Variables from a record (SimpleHandler's `base_env`).
+ * Variables from a record (SimpleHandler's `base_env`): a copy each time.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => new RecordSource(variables)
-
-class RecordSource implements EnvironSourceShape {
-  constructor(readonly variables: Readonly<Environ>) {}
-  addCgiVars(environ: Environ): void {
-    Object.assign(environ, this.variables)
-  }
-}
+export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => ({
+  variables: Effect.sync(() => ({ ...variables }))
+})
 
 /**
  * A layer with fixed variables (tests, or a request already parsed).

@@ -21,7 +21,7 @@ export interface ErrorLogShape {
   readonly stream: ErrorStream
   /**
    * Write an exception report (CPython's `log_exception`): the error and at most
-   * `tracebackLimit` stack frames (all when null), then flush.
+   * `tracebackLimit` stack frames (all when null), then flush. Lazy, as every service Effect.
    */
   readonly logException: (error: unknown, tracebackLimit: number | null) => Effect.Effect<void, OutputError>
 }
@@ -35,15 +35,14 @@ export interface ErrorLogShape {
  */
 export const fromStream = (stream: ErrorStream): ErrorLogShape => ({
   stream,
-  logException: (error, tracebackLimit) => {
-    try {
-      stream.write(formatException(error, tracebackLimit))
-      stream.flush()
-      return Effect.void
-    } catch (cause) {
-      return Effect.fail(new OutputError({ message: "writing to wsgi.errors failed", cause }))
-    }
-  }
+  logException: (error, tracebackLimit) =>
+    Effect.try({
+      try: () => {
+        stream.write(formatException(error, tracebackLimit))
+        stream.flush()
+      },
+      catch: (cause) => new OutputError({ message: "writing to wsgi.errors failed", cause })
+    })
 })
 
 /**

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import type { ClientDisconnected, HandlerError } from "./HandlerError.js"
+import type { StepError } from "./Handler.js"
 import type { FileWrapper } from "./FileWrapper.js"
 
 /**
@@ -15,7 +15,7 @@ import type { FileWrapper } from "./FileWrapper.js"
  */
 export interface Transmission {
   /** Send the status line and headers (call once, before any body bytes). */
-  readonly sendHeaders: () => Effect.Effect<void, HandlerError | ClientDisconnected>
+  readonly sendHeaders: () => Effect.Effect<void, StepError>
   /** Count the bytes a transmitter sent itself, for `bytesSent`. */
   readonly addBytesSent: (count: number) => void
 }
@@ -34,7 +34,7 @@ export interface FileTransmitterShape {
   readonly transmit: (
     file: FileWrapper,
     response: Transmission
-  ) => Effect.Effect<boolean, HandlerError | ClientDisconnected>
+  ) => Effect.Effect<boolean, StepError>
 }
 
 

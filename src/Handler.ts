@@ -1,20 +1,22 @@
 /**
- * `run(app)`: the PEP 3333 handler as an Effect program over five services.
+ * `run(app)`: CPython's `BaseHandler.run` as one Effect program over five services, with
+ * every overridable step an Effect in a record (`Steps`).
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, type Exit, Layer, type Runtime } from "effect"
+import { type Clock, Context, Effect, type Fiber, Layer } from "effect"
 import { dual } from "effect/Function"
 import { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 import { ErrorLog, type ErrorLogShape } from "./ErrorLog.js"
-import { FileTransmitter, type FileTransmitterShape, decline } from "./FileTransmitter.js"
+import { decline, FileTransmitter, type FileTransmitterShape } from "./FileTransmitter.js"
 import { CurrentHandlerConfig, type HandlerConfig } from "./HandlerConfig.js"
-import type { HandlerError } from "./HandlerError.js"
+import type { ApplicationError, ClientDisconnected, HandlerError, OutputError, ProtocolError } from "./HandlerError.js"
+import type { Headers } from "./Headers.js"
 import { Input, type InputShape } from "./Input.js"
 import { Output, type OutputShape } from "./Output.js"
-import type { Application } from "./Protocol.js"
-import { makeDriver, outcomeEffect, runDriver } from "./internal/handler.js"
-import { systemClock } from "./internal/httpDate.js"
+import type { Application, Environ, HeaderList, ResponseBody, StartResponse, Write } from "./Protocol.js"
+import { defaultSteps as coreSteps } from "./internal/core/steps.js"
+import { handle, makeHandling } from "./internal/core/program.js"
 
 /**
  * The services `run` needs.
@@ -25,42 +27,7 @@ import { systemClock } from "./internal/httpDate.js"
 export type HandlerServices = Output | Input | ErrorLog | EnvironSource | FileTransmitter
 
 /**
- * Handle one request: build the environ, call the application, send its response, and
- * handle its errors, as CPython's `BaseHandler.run`.
- *
- * Fails with `ResponseAborted` when the app failed after the headers were sent (logged;
- * the connection must not be reused), and with `ProtocolError`, `OutputError` or
- * `ApplicationError` when even the error page could not be sent. A client that went away
- * is not an error. The configuration is `CurrentHandlerConfig` (CPython's defaults unless
- * provided); the `Date` header comes from `Clock`.
- *
- * @since 0.1.0
- * @category handling
- */
-export const run = (app: Application): Effect.Effect<void, HandlerError, HandlerServices> =>
-  Effect.clockWith((clock) =>
-    Effect.flatMap(Effect.runtime<HandlerServices>(), (runtime) => {
-      const context = runtime.context
-      const driver = makeDriver({
-        config: Context.get(context as Context.Context<never>, CurrentHandlerConfig),
-        services: {
-          output: Context.get(context, Output),
-          input: Context.get(context, Input),
-          errorLog: Context.get(context, ErrorLog),
-          environSource: Context.get(context, EnvironSource),
-          fileTransmitter: Context.get(context, FileTransmitter)
-        },
-        clock,
-        // A service effect that has to wait runs with this program's context and refs.
-        runtime: runtime as Runtime.Runtime<never>
-      })
-      return outcomeEffect(driver, runDriver(driver, app))
-    })
-  )
-
-
-/**
- * The services of one request, as plain values.
+ * The five services of one request, as plain values.
  *
  * @since 0.1.0
  * @category models
@@ -70,30 +37,219 @@ export interface RequestServices {
   readonly input: InputShape
   readonly errorLog: ErrorLogShape
   readonly environSource: EnvironSourceShape
-  readonly fileTransmitter?: FileTransmitterShape
+  /** Declines when left out. */
+  readonly fileTransmitter?: FileTransmitterShape | undefined
 }
 
 /**
- * `run` with its services and configuration given directly, for servers that handle many
- * requests: no context to build per request, and no Effect fiber at all. The outcome is an
- * `Exit` when the request completed at once (a synchronous app on a sink that takes its
- * bytes at once), else a Promise of its `Exit`, which never rejects.
+ * CPython's per-request state block (`status`, `headers`, …), same names and meaning.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HandlerState {
+  /** The status the app gave. */
+  status: string | null
+  /** The response headers. */
+  headers: Headers | null
+  /** True once the status line and headers went out. */
+  headersSent: boolean
+  /** Body bytes sent so far. */
+  bytesSent: number
+  /** What the app returned (or the error page). */
+  result: ResponseBody | null
+  /** The environ of the request. */
+  environ: Environ | null
+}
+
+/**
+ * How a step can fail: the app broke PEP 3333, writing failed, user code (the app, its
+ * body, an overridden step) threw or rejected, or the client went away.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StepError = ProtocolError | OutputError | ApplicationError | ClientDisconnected
+
+/**
+ * One step of the handler: an Effect that does nothing until it runs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StepEffect<A = void> = Effect.Effect<A, StepError>
+
+/**
+ * One request being handled: what every step is given (CPython's `self`). Made by the
+ * core for each request; a step reads and updates its `state`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Handling {
+  /** The configuration block. */
+  readonly config: HandlerConfig
+  /** The services of this request. */
+  readonly services: Required<RequestServices>
+  /** The steps, with any overrides in place. */
+  readonly steps: Steps
+  /** The state block. */
+  readonly state: HandlerState
+  /** Where the `Date` header is read. */
+  readonly clock: Clock.Clock
+  /** The `startResponse` handed to the application. */
+  readonly startResponse: StartResponse
+  /** The PEP 3333 `write()` callable `startResponse` returns. */
+  readonly write: Write
+  /** @internal The fiber handling the request (the app's `write()` calls run on its runtime). */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | null
+  /** @internal The app's own result, closed once whatever happens. */
+  appResult: ResponseBody | null
+  /** @internal The app's result while it is still a Promise. */
+  pendingResult: PromiseLike<ResponseBody> | null
+  /** @internal The bodies whose `close()` was called. */
+  closed: Array<ResponseBody> | null
+  /** @internal The body iterator being written, stopped if the request is interrupted. */
+  iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | null
+  /** @internal `write()` calls still going out, in call order. */
+  pendingWrites: Promise<void> | undefined
+  /** @internal The fiber of the `write()` call going out. */
+  writing: Fiber.RuntimeFiber<void, StepError> | null
+  /** @internal The first failure of a `write()` call, surfaced once the application returns. */
+  writeFailure: StepError | undefined
+  /** @internal True once `run` has ended: a `write()` after that is an error. */
+  finished: boolean
+  /** @internal True for a HEAD request answered by an origin server: body bytes are counted, not sent. */
+  suppressBody: boolean
+}
+
+/**
+ * The overridable steps of CPython's `BaseHandler`, same names and meaning, each an Effect
+ * (override one by record update: `{ ...Handler.defaultSteps, sendPreamble: … }`).
+ *
+ * The steps that do no I/O and answer at once (`startResponse`, which PEP 3333 has the
+ * app call synchronously, `getScheme`, `cleanupHeaders`, `setContentLength`,
+ * `resultIsFile`, `clientIsModern`) are plain functions that may throw; the rest are
+ * Effects.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Steps {
+  /** Build `state.environ`: `osEnviron`, the request's variables, the `wsgi.*` keys. */
+  readonly setupEnviron: (h: Handling) => StepEffect
+  /** `wsgi.url_scheme`. */
+  readonly getScheme: (h: Handling) => string
+  /** PEP 3333 `start_response`: check and keep the status and headers (throws a `ProtocolError`). */
+  readonly startResponse: (h: Handling, status: string, headers: HeaderList, excInfo?: unknown) => void
+  /** Send body bytes (the headers first, the first time). */
+  readonly write: (h: Handling, data: Uint8Array) => StepEffect
+  /** Send the status line (or CGI `Status:`) and the Date and Server headers. */
+  readonly sendPreamble: (h: Handling) => StepEffect
+  /** Send the preamble and the headers. */
+  readonly sendHeaders: (h: Handling) => StepEffect
+  /** Last changes to the headers before they go out (adds Content-Length when it can). */
+  readonly cleanupHeaders: (h: Handling) => void
+  /** Set Content-Length when the result is a one-chunk array. */
+  readonly setContentLength: (h: Handling) => void
+  /** Send the whole result, then close it. */
+  readonly finishResponse: (h: Handling) => StepEffect
+  /** After the body: send the headers if nothing was written. */
+  readonly finishContent: (h: Handling) => StepEffect
+  /** True when the result is a `wsgiFileWrapper` to hand to `sendfile`. */
+  readonly resultIsFile: (h: Handling) => boolean
+  /** Send a file result through the `FileTransmitter`; false to iterate it instead. */
+  readonly sendfile: (h: Handling) => StepEffect<boolean>
+  /** False for HTTP/0.9 clients, which get no status line or headers. */
+  readonly clientIsModern: (h: Handling) => boolean
+  /** Write an exception report to the error log. */
+  readonly logException: (h: Handling, error: unknown) => StepEffect
+  /** Log the error, and send the error page if the headers are not out yet. */
+  readonly handleError: (h: Handling, error: unknown) => StepEffect
+  /** Close the result (once) and reset the state. */
+  readonly close: (h: Handling) => StepEffect
+  /** The error page: start it (passing `error` on as `excInfo`) and give its body. */
+  readonly errorOutput: (h: Handling, error: unknown) => StepEffect<ResponseBody>
+}
+
+/**
+ * CPython's `BaseHandler` methods, as a record.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSteps: Steps = coreSteps
+
+/**
+ * The steps in effect: `defaultSteps` unless a program provides others.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class CurrentSteps extends Context.Reference<CurrentSteps>()("effect-wsgi/Steps", {
+  defaultValue: (): Steps => defaultSteps
+}) {}
+
+/**
+ * Handle one request: build the environ, call the application, send its response, and
+ * handle its errors, as CPython's `BaseHandler.run`.
+ *
+ * An error before the headers went out is logged and answered with the error page; after,
+ * it is logged and `run` fails with `ResponseAborted` (the connection must not be reused).
+ * It fails with `ProtocolError`, `OutputError` or `ApplicationError` when even the error
+ * page could not be sent. A client that went away is not an error. Interrupting it stops
+ * the body and calls the result's `close()` once. The configuration is
+ * `CurrentHandlerConfig`, the steps `CurrentSteps`; the `Date` header comes from `Clock`.
  *
  * @since 0.1.0
  * @category handling
  */
-export const runExit = (
-  app: Application,
-  services: RequestServices,
-  config: HandlerConfig = CurrentHandlerConfig.defaultValue(),
-  clock: Clock.Clock = systemClock
-): Exit.Exit<void, HandlerError> | Promise<Exit.Exit<void, HandlerError>> =>
-  runDriver(makeDriver({ config, services, clock }), app)
+export const run = (app: Application): Effect.Effect<void, HandlerError, HandlerServices> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext as Context.Context<HandlerServices>
+    return handle(
+      makeHandling(fiber, {
+        config: Context.get(context as Context.Context<never>, CurrentHandlerConfig),
+        steps: Context.get(context as Context.Context<never>, CurrentSteps),
+        services: {
+          output: Context.get(context, Output),
+          input: Context.get(context, Input),
+          errorLog: Context.get(context, ErrorLog),
+          environSource: Context.get(context, EnvironSource),
+          fileTransmitter: Context.get(context, FileTransmitter)
+        }
+      }),
+      app
+    )
+  })
 
 /**
- * `runExit` as an Effect: the `Exit` itself when the request completed at once, else an
- * Effect that waits for it; interrupting that Effect stops the request (its body iterator
- * and its result are closed). The request starts when `runWith` is called.
+ * A context with all five services from plain values (the file transmitter declines
+ * unless given).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const context = (services: RequestServices): Context.Context<HandlerServices> =>
+  Context.make(Output, services.output).pipe(
+    Context.add(Input, services.input),
+    Context.add(ErrorLog, services.errorLog),
+    Context.add(EnvironSource, services.environSource),
+    Context.add(FileTransmitter, services.fileTransmitter ?? decline)
+  )
+
+/**
+ * A layer with all five services from plain values.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (services: RequestServices): Layer.Layer<HandlerServices> => Layer.succeedContext(context(services))
+
+/**
+ * `run` with its services given as plain values (no context to build: what servers use):
+ * an Effect that handles one request each time it runs, with the configuration given or
+ * `CurrentHandlerConfig`, and `CurrentSteps`.
  *
  * @since 0.1.0
  * @category handling
@@ -101,29 +257,19 @@ export const runExit = (
 export const runWith = (
   app: Application,
   services: RequestServices,
-  config: HandlerConfig = CurrentHandlerConfig.defaultValue(),
-  clock: Clock.Clock = systemClock
-): Effect.Effect<void, HandlerError> => {
-  const driver = makeDriver({ config, services, clock })
-  return outcomeEffect(driver, runDriver(driver, app))
-}
-
-/**
- * A layer with all five services from plain values (the file transmitter declines unless
- * given).
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (services: RequestServices): Layer.Layer<HandlerServices> =>
-  Layer.succeedContext(
-    Context.make(Output, services.output).pipe(
-      Context.add(Input, services.input),
-      Context.add(ErrorLog, services.errorLog),
-      Context.add(EnvironSource, services.environSource),
-      Context.add(FileTransmitter, services.fileTransmitter ?? decline)
+  config?: HandlerConfig
+): Effect.Effect<void, HandlerError> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext
+    return handle(
+      makeHandling(fiber, {
+        config: config ?? Context.get(context, CurrentHandlerConfig),
+        steps: Context.get(context, CurrentSteps),
+        services
+      }),
+      app
     )
-  )
+  })
 
 /**
  * Run with a configuration other than CPython's defaults.
@@ -138,4 +284,19 @@ export const withConfig: {
   2,
   <A, E, R>(self: Effect.Effect<A, E, R>, config: HandlerConfig): Effect.Effect<A, E, R> =>
     Effect.provideService(self, CurrentHandlerConfig, config)
+)
+
+/**
+ * Run with steps other than CPython's (`{ ...defaultSteps, sendPreamble: … }`).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const withSteps: {
+  (steps: Steps): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, steps: Steps): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, steps: Steps): Effect.Effect<A, E, R> =>
+    Effect.provideService(self, CurrentSteps, steps)
 )

@@ -146,17 +146,18 @@ export const toHttpApp = (app: Application, options: HttpAppOptions = {}): HttpA
     const head = yield* Deferred.make<Head>()
     const body = yield* Mailbox.make<Uint8Array, ResponseAborted>(capacity)
     const output: OutputShape = {
-      sendHead: (status, headers) => {
-        Deferred.unsafeDone(head, Exit.succeed({ status, headers }))
-        return Effect.void
-      },
-      write: (data) => {
-        // A copy: the app may reuse its buffer once write() returns.
-        const chunk = data.slice()
-        if (body.unsafeOffer(chunk)) return Effect.void
-        return Effect.flatMap(body.offer(chunk), (taken) =>
-          taken ? Effect.void : Effect.fail(new ClientDisconnected({ cause: new Error("the response stream was closed") })))
-      },
+      sendHead: (status, headers) =>
+        Effect.sync(() => {
+          Deferred.unsafeDone(head, Exit.succeed({ status, headers }))
+        }),
+      write: (data) =>
+        Effect.suspend(() => {
+          // A copy: the app may reuse its buffer once write() returns.
+          const chunk = data.slice()
+          if (body.unsafeOffer(chunk)) return Effect.void
+          return Effect.flatMap(body.offer(chunk), (taken) =>
+            taken ? Effect.void : Effect.fail(new ClientDisconnected({ cause: new Error("the response stream was closed") })))
+        }),
       flush: () => Effect.void
     }
     const input = node === undefined

@@ -12,11 +12,9 @@ import { concatBytes, decodeLatin1 } from "./internal/latin1.js"
 /**
  * Write bytes and flush.
  *
- * Calling `write` (or `flush`) starts the write at once; the effect it returns only tells when the
- * sink can take more: an already-completed effect (`Effect.void`) when it can now, so the
- * core carries on without a scheduling hop, or an effect that waits for "drain". This
- * eager shape is on purpose: a response is a handful of writes, and a fiber step per
- * write would cost more than the whole request (see bench/).
+ * Every method returns a lazy Effect: nothing is written until it runs, and it completes
+ * when the sink can take more (after "drain" on a slow socket), so `Effect.retry`,
+ * `Effect.timeout` and interruption compose with it.
  *
  * @since 0.1.0
  * @category models
@@ -84,15 +82,15 @@ export interface MemoryOutput extends OutputShape {
 class MemorySink implements MemoryOutput {
   readonly chunks: Array<Uint8Array> = []
   flushes = 0
-  write = (data: Uint8Array): Effect.Effect<void> => {
-    // A copy: an app may reuse its buffer once write() returns (Buffer#slice would be a view).
-    this.chunks.push(Uint8Array.prototype.slice.call(data))
-    return Effect.void
-  }
-  flush = (): Effect.Effect<void> => {
-    this.flushes++
-    return Effect.void
-  }
+  write = (data: Uint8Array): Effect.Effect<void> =>
+    Effect.sync(() => {
+      // A copy: an app may reuse its buffer once write() returns (Buffer#slice would be a view).
+      this.chunks.push(Uint8Array.prototype.slice.call(data))
+    })
+  flush = (): Effect.Effect<void> =>
+    Effect.sync(() => {
+      this.flushes++
+    })
   bytes(): Uint8Array {
     return concatBytes(this.chunks)
   }

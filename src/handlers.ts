@@ -9,13 +9,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Exit } from "effect"
+import { Cause, Effect, type Exit, type Fiber, Runtime } from "effect"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
 import type { ErrorLogShape } from "./ErrorLog.js"
 import type { InputShape } from "./Input.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
+import type { Handling, HandlerState, StepEffect, Steps } from "./Handler.js"
 import {
   defaults,
   type FileWrapperClass,
@@ -23,14 +24,7 @@ import {
   type HeadersClass,
   processEnviron
 } from "./HandlerConfig.js"
-import {
-  ApplicationError,
-  ClientDisconnected,
-  type HandlerError,
-  OutputError,
-  ResponseAborted,
-  isClientGone
-} from "./HandlerError.js"
+import { ApplicationError, ClientDisconnected, type HandlerError, OutputError, ResponseAborted } from "./HandlerError.js"
 import { Headers } from "./Headers.js"
 import type { OutputShape } from "./Output.js"
 import * as Output from "./Output.js"
@@ -44,24 +38,14 @@ import type {
   StartResponse,
   Write
 } from "./Protocol.js"
-import { type Driver, defaultSteps, type HandlerState, makeDriver, runDriver, type Services, type Steps } from "./internal/handler.js"
-import {
-  andThen,
-  attempt,
-  type Failure,
-  failureOf,
-  fromEffect,
-  settle,
-  type Step,
-  Thrown,
-  toFailure,
-  unwrap
-} from "./internal/step.js"
-import { formatDateTime as formatHttpDate, systemClock } from "./internal/httpDate.js"
+import { errorOf, gatewayFailure } from "./internal/core/failure.js"
+import { handle, makeHandling, runtimeOf } from "./internal/core/program.js"
+import { attemptCall, defaultSteps } from "./internal/core/steps.js"
+import { copyEnviron } from "./internal/environCopy.js"
+import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
 import { readEnviron as readProcessEnviron } from "./internal/readEnviron.js"
 import { type ByteSink, flushSink, toOutputFailure, writeToSink } from "./internal/sink.js"
-import { isPromiseLike } from "./internal/bytes.js"
 import { WritableErrorStream, type TextWritable } from "./internal/writableErrors.js"
 
 /**
@@ -92,51 +76,42 @@ export const readEnviron = (): Record<string, string> => readProcessEnviron()
 export const formatDateTime = (epochSeconds: number): string => formatHttpDate(epochSeconds)
 
 
-/** Gateway-side code that throws EPIPE and friends means the client left. */
-const toGatewayFailure = (cause: unknown): Failure =>
-  cause instanceof Thrown || !isClientGone(cause) ? toFailure(cause) : new ClientDisconnected({ cause })
-
-/** A method's result (value or Promise) as a step. */
-const callMethod = <A>(call: () => A | PromiseLike<A>): Step<A> =>
-  andThen(attempt(call, toGatewayFailure), (value) => settle(value, toGatewayFailure))
+/** A method's result (value or Promise) as a step: what it throws is a typed failure. */
+const fromMethod = <A>(call: () => A | PromiseLike<A>): StepEffect<A> => attemptCall(call, gatewayFailure)
 
 /** `_write`/`_flush` as an output effect: anything they throw is an output failure. */
-const callOutput = (call: () => void | PromiseLike<void>): Effect.Effect<void, OutputError | ClientDisconnected> => {
-  try {
-    const value = call()
-    return isPromiseLike(value)
-      ? Effect.tryPromise({ try: () => Promise.resolve(value), catch: toOutputFailure })
-      : Effect.void
-  } catch (cause) {
-    return Effect.fail(toOutputFailure(cause))
-  }
+const fromOutputMethod = (call: () => void | PromiseLike<void>): Effect.Effect<void, OutputError | ClientDisconnected> =>
+  attemptCall(call, toOutputFailure)
+
+/**
+ * Run a core step for a method of the OO API, on the handler's runtime: its value when it
+ * finished at once, else a Promise of it; a failure is thrown (rejected) as the error user
+ * code would see.
+ */
+const runStep = <A>(runtime: Runtime.Runtime<never>, step: Effect.Effect<A, unknown>): A | Promise<A> => {
+  const fiber = Runtime.runFork(runtime)(step)
+  const exit = fiber.unsafePoll()
+  if (exit !== null) return exitValue(exit)
+  return new Promise<Exit.Exit<A, unknown>>((resolve) => fiber.addObserver(resolve)).then(exitValue)
 }
 
-/** Run a core step from a method: its value, or a Promise of it; failures are thrown. */
-const runStep = <A>(step: Step<A>): A | Promise<A> => (step instanceof Promise ? step.then(exitValue) : exitValue(step))
-
-const exitValue = <A>(exit: Exit.Exit<A, Failure>): A => {
+const exitValue = <A>(exit: Exit.Exit<A, unknown>): A => {
   if (exit._tag === "Success") return exit.value
-  throw unwrap(failureOf(exit))
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") throw Cause.squash(exit.cause)
+  const error = failure.value
+  throw error instanceof ApplicationError ? errorOf(error) : error
 }
 
 /** How `run` ends: handled errors return, as CPython's `run` does; others are thrown. */
 const endRun = (exit: Exit.Exit<void, HandlerError>): void => {
   if (exit._tag === "Success") return
-  const error = failureOf(exit)
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") throw Cause.squash(exit.cause)
+  const error = failure.value
   if (error instanceof ResponseAborted) return
   // Python re-raises what handle_error raised; give back the raw error, not our wrapper.
   throw error instanceof ApplicationError || error instanceof OutputError ? error.cause : error
-}
-
-/** `endRun` for a request that finished at once. */
-const settleRun = (exit: Exit.Exit<void, HandlerError>): Promise<void> => {
-  try {
-    endRun(exit)
-    return Promise.resolve()
-  } catch (error) {
-    return Promise.reject(error)
-  }
 }
 
 const overridable = [
@@ -212,7 +187,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   /** The environ of the request. */
   environ: Environ | null = null
 
-  #driver: Driver | undefined
+  #handling: Handling | undefined
 
   /** The bound `startResponse` the constructor installed, to tell it from a real override. */
   readonly #boundStartResponse: BaseHandler["startResponse"]
@@ -224,8 +199,9 @@ export class BaseHandler implements HandlerState, HandlerConfig {
 
   /** Handle one request with `app`; resolves once the response is sent or handled. */
   run(app: Application): Promise<void> {
-    const outcome = runDriver(this.#newDriver(), app)
-    return outcome instanceof Promise ? outcome.then(endRun) : settleRun(outcome)
+    return Runtime.runPromiseExit(Runtime.defaultRuntime)(
+      Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app))
+    ).then(endRun)
   }
 
   // --- Must be overridden ---
@@ -250,10 +226,10 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     throw new NotImplementedError("addCgiVars() must be overridden")
   }
 
-  // --- Overridable steps (defaults: the core's) ---
+  // --- Overridable steps (defaults: the core's, run as Effects) ---
   /** Build `this.environ`. */
-  setupEnviron(): void {
-    defaultSteps.setupEnviron(this.#current())
+  setupEnviron(): void | Promise<void> {
+    return this.#runDefault(defaultSteps.setupEnviron)
   }
   /** `wsgi.url_scheme`. */
   getScheme(): string {
@@ -261,19 +237,22 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   }
   /** PEP 3333 `start_response`; usable detached. */
   startResponse(status: string, headers: HeaderList, excInfo?: unknown): Write {
-    return defaultSteps.startResponse(this.#current(), status, headers, excInfo)
+    const h = this.#current()
+    defaultSteps.startResponse(h, status, headers, excInfo)
+    return h.write
   }
   /** Send body bytes (headers first, the first time). */
   write(data: Uint8Array): void | Promise<void> {
-    return runStep(defaultSteps.write(this.#current(), data))
+    const h = this.#current()
+    return runStep(runtimeOf(h), defaultSteps.write(h, data))
   }
   /** Send the status line (or CGI `Status:`) and the Date and Server headers. */
   sendPreamble(): void | Promise<void> {
-    return runStep(defaultSteps.sendPreamble(this.#current()))
+    return this.#runDefault(defaultSteps.sendPreamble)
   }
   /** Send the preamble and the headers. */
   sendHeaders(): void | Promise<void> {
-    return runStep(defaultSteps.sendHeaders(this.#current()))
+    return this.#runDefault(defaultSteps.sendHeaders)
   }
   /** Last changes to the headers before they go out (adds Content-Length when it can). */
   cleanupHeaders(): void {
@@ -285,11 +264,11 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   }
   /** Send the whole result, then close it. */
   finishResponse(): void | Promise<void> {
-    return runStep(defaultSteps.finishResponse(this.#current()))
+    return this.#runDefault(defaultSteps.finishResponse)
   }
   /** After the body: send the headers if nothing was written. */
   finishContent(): void | Promise<void> {
-    return runStep(defaultSteps.finishContent(this.#current()))
+    return this.#runDefault(defaultSteps.finishContent)
   }
   /** True when the result is a `wsgiFileWrapper` to hand to `sendfile`. */
   resultIsFile(): boolean {
@@ -297,7 +276,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   }
   /** Send a file result by a platform route; false (the default) to iterate it instead. */
   sendfile(): boolean | Promise<boolean> {
-    return runStep(defaultSteps.sendfile(this.#current()))
+    return this.#runDefault(defaultSteps.sendfile)
   }
   /** False for HTTP/0.9 clients, which get no status line or headers. */
   clientIsModern(): boolean {
@@ -305,19 +284,22 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   }
   /** Write an exception report to `wsgi.errors`. */
   logException(error: unknown): void | Promise<void> {
-    return runStep(defaultSteps.logException(this.#current(), error))
+    const h = this.#current()
+    return runStep(runtimeOf(h), defaultSteps.logException(h, error))
   }
   /** Log the error, and send the error page if the headers are not out yet. */
   handleError(error: unknown): void | Promise<void> {
-    return runStep(defaultSteps.handleError(this.#current(), error))
+    const h = this.#current()
+    return runStep(runtimeOf(h), defaultSteps.handleError(h, error))
   }
   /** Close the result (once) and reset the state. */
   close(): void | Promise<void> {
-    return runStep(defaultSteps.close(this.#current()))
+    return this.#runDefault(defaultSteps.close)
   }
   /** The error page, as an app; pass `error` on to `startResponse` as `excInfo`. */
-  errorOutput(environ: Environ, startResponse: StartResponse, error: unknown): ResponseBody | Promise<ResponseBody> {
-    return defaultSteps.errorOutput(this.#current(), environ, startResponse, error)
+  errorOutput(_environ: Environ, startResponse: StartResponse, error: unknown): ResponseBody | Promise<ResponseBody> {
+    startResponse(this.errorStatus, this.errorHeaders.map(([name, value]) => [name, value]), error)
+    return [this.errorBody]
   }
 
   // --- Wiring to the core ---
@@ -331,19 +313,28 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     return new MethodEnvironSource(this)
   }
 
-  #current(): Driver {
-    return this.#driver ?? this.#newDriver()
+  #runDefault<A>(step: (h: Handling) => StepEffect<A>): A | Promise<A> {
+    const h = this.#current()
+    return runStep(runtimeOf(h), step(h))
   }
 
-  #newDriver(): Driver {
-    const services: Services = {
-      output: this.outputService(),
-      input: new HandlerInput(this),
-      errorLog: new HandlerErrorLog(this),
-      environSource: this.environSourceService()
-    }
-    this.#driver = makeDriver({ config: this, services, clock: systemClock, steps: this.#steps(), state: this })
-    return this.#driver
+  #current(): Handling {
+    return this.#handling ?? this.#newHandling(null)
+  }
+
+  #newHandling(fiber: Fiber.RuntimeFiber<unknown, unknown> | null): Handling {
+    this.#handling = makeHandling(fiber, {
+      config: this,
+      steps: this.#steps(),
+      services: {
+        output: this.outputService(),
+        input: new HandlerInput(this),
+        errorLog: new HandlerErrorLog(this),
+        environSource: this.environSourceService()
+      },
+      state: this
+    })
+    return this.#handling
   }
 
   /** The core's steps, with this class's and this instance's overrides in place. */
@@ -383,28 +374,30 @@ type StepName = (typeof overridable)[number]
 /** The step table of each handler class, computed once. */
 const stepsOfClass = new WeakMap<object, Steps>()
 
-/** The handler whose steps run: the driver's state block is the handler itself. */
-const handlerOf = (d: Driver): BaseHandler => d.state as BaseHandler
+/** The handler whose steps run: the handling's state block is the handler itself. */
+const handlerOf = (h: Handling): BaseHandler => h.state as BaseHandler
 
 /** Every step as a call of the handler's method. */
 const methodSteps: Steps = {
-  setupEnviron: (d) => handlerOf(d).setupEnviron(),
-  getScheme: (d) => handlerOf(d).getScheme(),
-  startResponse: (d, status, headers, excInfo) => handlerOf(d).startResponse(status, headers, excInfo),
-  write: (d, data) => callMethod(() => handlerOf(d).write(data)),
-  sendPreamble: (d) => callMethod(() => handlerOf(d).sendPreamble()),
-  sendHeaders: (d) => callMethod(() => handlerOf(d).sendHeaders()),
-  cleanupHeaders: (d) => handlerOf(d).cleanupHeaders(),
-  setContentLength: (d) => handlerOf(d).setContentLength(),
-  finishResponse: (d) => callMethod(() => handlerOf(d).finishResponse()),
-  finishContent: (d) => callMethod(() => handlerOf(d).finishContent()),
-  resultIsFile: (d) => handlerOf(d).resultIsFile(),
-  sendfile: (d) => callMethod(() => handlerOf(d).sendfile()),
-  clientIsModern: (d) => handlerOf(d).clientIsModern(),
-  logException: (d, error) => callMethod(() => handlerOf(d).logException(error)),
-  handleError: (d, error) => callMethod(() => handlerOf(d).handleError(error)),
-  close: (d) => callMethod(() => handlerOf(d).close()),
-  errorOutput: (d, environ, startResponse, error) => handlerOf(d).errorOutput(environ, startResponse, error)
+  setupEnviron: (h) => fromMethod(() => handlerOf(h).setupEnviron()),
+  getScheme: (h) => handlerOf(h).getScheme(),
+  startResponse: (h, status, headers, excInfo) => {
+    handlerOf(h).startResponse(status, headers, excInfo)
+  },
+  write: (h, data) => fromMethod(() => handlerOf(h).write(data)),
+  sendPreamble: (h) => fromMethod(() => handlerOf(h).sendPreamble()),
+  sendHeaders: (h) => fromMethod(() => handlerOf(h).sendHeaders()),
+  cleanupHeaders: (h) => handlerOf(h).cleanupHeaders(),
+  setContentLength: (h) => handlerOf(h).setContentLength(),
+  finishResponse: (h) => fromMethod(() => handlerOf(h).finishResponse()),
+  finishContent: (h) => fromMethod(() => handlerOf(h).finishContent()),
+  resultIsFile: (h) => handlerOf(h).resultIsFile(),
+  sendfile: (h) => fromMethod(() => handlerOf(h).sendfile()),
+  clientIsModern: (h) => handlerOf(h).clientIsModern(),
+  logException: (h, error) => fromMethod(() => handlerOf(h).logException(error)),
+  handleError: (h, error) => fromMethod(() => handlerOf(h).handleError(error)),
+  close: (h) => fromMethod(() => handlerOf(h).close()),
+  errorOutput: (h, error) => fromMethod(() => handlerOf(h).errorOutput(h.state.environ ?? {}, h.startResponse, error))
 }
 
 /** `base` with the steps `overridden` says yes to replaced by method calls. */
@@ -433,13 +426,15 @@ class HandlerErrorLog implements ErrorLogShape {
     return this.handler.getStderr()
   }
   logException(error: unknown, tracebackLimit: number | null): Effect.Effect<void, OutputError> {
-    let stderr: ErrorStream
-    try {
-      stderr = this.handler.getStderr()
-    } catch (cause) {
-      return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
-    }
-    return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
+    return Effect.suspend(() => {
+      let stderr: ErrorStream
+      try {
+        stderr = this.handler.getStderr()
+      } catch (cause) {
+        return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
+      }
+      return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
+    })
   }
 }
 
@@ -447,19 +442,32 @@ class HandlerErrorLog implements ErrorLogShape {
 class MethodOutput implements OutputShape {
   constructor(private readonly handler: BaseHandler) {}
   write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
-    return callOutput(() => this.handler._write(data))
+    return fromOutputMethod(() => this.handler._write(data))
   }
   flush(): Effect.Effect<void, OutputError | ClientDisconnected> {
-    return callOutput(() => this.handler._flush())
+    return fromOutputMethod(() => this.handler._flush())
   }
 }
 
-/** The request variables through the handler's `addCgiVars` (and `variables` when known). */
+/**
+ * The request variables through the handler's `addCgiVars`, which adds them to
+ * `this.environ` (a copy of `osEnviron`, as CPython's `setup_environ` makes before).
+ */
 class MethodEnvironSource implements EnvironSourceShape {
-  constructor(private readonly handler: BaseHandler, readonly variables?: Readonly<Environ>) {}
-  addCgiVars(): void {
-    this.handler.addCgiVars()
-  }
+  constructor(private readonly handler: BaseHandler) {}
+  readonly variables = Effect.suspend(() => {
+    const handler = this.handler
+    const before = handler.environ
+    handler.environ = copyEnviron(handler.osEnviron)
+    try {
+      handler.addCgiVars()
+      return Effect.succeed(handler.environ)
+    } catch (cause) {
+      return Effect.die(cause)
+    } finally {
+      handler.environ = before
+    }
+  })
 }
 
 /** What `SimpleHandler` accepts as stdin. */
@@ -534,16 +542,16 @@ export class SimpleHandler extends BaseHandler {
     Object.assign(this.environ!, this.baseEnv)
   }
   override _write(data: Uint8Array): void | Promise<void> {
-    return runStep(fromEffect(writeToSink(this.stdout ?? noStdout, data)))
+    return runStep(Runtime.defaultRuntime, writeToSink(this.stdout ?? noStdout, data))
   }
   override _flush(): void | Promise<void> {
-    return runStep(fromEffect(flushSink(this.stdout ?? noStdout)))
+    return runStep(Runtime.defaultRuntime, flushSink(this.stdout ?? noStdout))
   }
 
   protected override environSourceService(): EnvironSourceShape {
     // Unless addCgiVars is overridden, the handler lays baseEnv over osEnviron itself.
     return this.addCgiVars === SimpleHandler.prototype.addCgiVars
-      ? new MethodEnvironSource(this, this.baseEnv)
+      ? { variables: Effect.sync(() => ({ ...this.baseEnv })) }
       : super.environSourceService()
   }
 

@@ -41,7 +41,23 @@ export { ErrorLog, type ErrorLogShape, type MemoryErrorLog } from "./ErrorLog.js
 export { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 export { FileTransmitter, type FileTransmitterShape, type Transmission } from "./FileTransmitter.js"
 export * as HandlerConfig from "./HandlerConfig.js"
-export { type HandlerServices, layer, type RequestServices, run, runExit, runWith, withConfig } from "./Handler.js"
+export {
+  context,
+  CurrentSteps,
+  defaultSteps,
+  type Handling,
+  type HandlerServices,
+  type HandlerState,
+  layer,
+  type RequestServices,
+  run,
+  runWith,
+  type StepEffect,
+  type StepError,
+  type Steps,
+  withConfig,
+  withSteps
+} from "./Handler.js"
 export * as Testing from "./Testing.js"
 
 export {

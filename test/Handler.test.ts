@@ -119,13 +119,12 @@ describe("run(app): whole responses under TestClock", () => {
       expect(output).toBe("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nDate: Mon, 05 Jun 2006 18:49:54 GMT\r\n\r\nxy")
     }))
 
-  it.effect("runWith with a clock gives the same bytes as run with TestClock", () =>
+  it.effect("runWith under the TestClock gives the same bytes as run", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(JUNE_5_2006)
       const viaRun = yield* runRequest(underTest(hello))
       const request = Testing.request()
-      const clock = yield* Effect.clock
-      const exit = yield* Effect.exit(runWith(underTest(hello), request.services, HandlerConfig.defaults, clock))
+      const exit = yield* Effect.exit(runWith(underTest(hello), request.services, HandlerConfig.defaults))
       expect(exit).toStrictEqual(Exit.void)
       expect(request.output.text()).toBe(viaRun.output)
     }))

@@ -57,15 +57,53 @@ describe("Output.fromSink(writable) as an Effect", () => {
       expect(Exit.isInterrupted(yield* Fiber.await(fiber))).toBe(true)
     }))
 
-  it.live("the same waiting write, run twice, ends the same way both times", () =>
+  it.live("a write does nothing until it runs, and writes again each time it runs", () =>
     Effect.gen(function*() {
-      const { stream, release } = slowWritable()
+      const { stream, received, release } = slowWritable()
       const write = Output.fromSink(stream).write(Buffer.from("x"))
+      expect(received.length).toBe(0)
       const first = yield* Effect.fork(write)
-      const second = yield* Effect.fork(write)
       yield* Effect.sleep("10 millis")
       release()
       expect(yield* Fiber.await(first)).toStrictEqual(Exit.void)
+      const second = yield* Effect.fork(write)
+      yield* Effect.sleep("10 millis")
+      release()
       expect(yield* Fiber.await(second)).toStrictEqual(Exit.void)
+      expect(Buffer.concat(received).toString("latin1")).toBe("xx")
+    }))
+})
+
+describe("Output service Effects compose with Effect's combinators", () => {
+  it.effect("Effect.retry around a write calls the sink again on each attempt", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const taken: Array<string> = []
+      const output = Output.fromSink({
+        write(chunk: Uint8Array) {
+          calls++
+          if (calls < 3) throw Object.assign(new Error("busy"), { code: "EAGAIN" })
+          taken.push(Buffer.from(chunk).toString("latin1"))
+        }
+      })
+      const write = output.write(Buffer.from("payload"))
+      expect(calls).toBe(0)
+      yield* Effect.retry(write, { times: 5 })
+      expect(calls).toBe(3)
+      expect(taken).toEqual(["payload"])
+    }))
+
+  it.effect("Effect.retry gives up after its budget with the sink's error", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const output = Output.fromSink({
+        write() {
+          calls++
+          throw new Error("disk full")
+        }
+      })
+      const exit = yield* Effect.exit(Effect.retry(output.write(Buffer.from("x")), { times: 2 }))
+      expect(calls).toBe(3)
+      expect(Exit.isFailure(exit)).toBe(true)
     }))
 })

@@ -10,20 +10,19 @@
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Server as NetServer } from "node:net"
-import { Cause, type Clock, Effect, Exit } from "effect"
+import { Cause, Context, Effect, Exit, FiberId, Runtime } from "effect"
 import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
 import { decline } from "../FileTransmitter.js"
-import { type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
+import { CurrentSteps, runWith, type Steps } from "../Handler.js"
+import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
 import type { HandlerError } from "../HandlerError.js"
 import type { InputShape } from "../Input.js"
-import type { Application, Environ, ResponseBody } from "../Protocol.js"
+import type { Application, Environ } from "../Protocol.js"
 import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
-import { makeEnviron } from "./environCopy.js"
+import { callUser, defaultSteps } from "./core/steps.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
-import { closeResult, type Driver, defaultSteps, interrupt, makeDriver, type Outcome, runDriver, type Steps } from "./handler.js"
-import { systemClock } from "./httpDate.js"
 import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { PullInputStream } from "./pullInput.js"
@@ -38,7 +37,6 @@ import {
   type Refusal,
   settled
 } from "./requestGuard.js"
-import { failureOf, type Step, unwrap } from "./step.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -98,20 +96,12 @@ class RequestVariables implements EnvironSourceShape, RequestLine {
     private readonly encrypted: boolean
   ) {}
 
-  /** The whole environ when it starts empty (no osEnviron): see `makeEnviron`. */
-  [makeEnviron](osEnviron: Readonly<Environ>): Environ | undefined {
-    const gateway = this.gateway
-    if (osEnviron !== gateway.config.osEnviron || !gateway.emptyOsEnviron) return undefined
+  /** One record, laid over osEnviron (so a variable there never hides a request header). */
+  readonly variables = Effect.sync(() => {
     const environ = requestEnviron(this, this.identity)
     this.addConnectionVars(environ)
     return environ
-  }
-
-  addCgiVars(environ: Environ): void {
-    // Laid over osEnviron as one record, so a variable there never hides a request header.
-    Object.assign(environ, requestEnviron(this, this.identity))
-    this.addConnectionVars(environ)
-  }
+  })
 
   /** What the request line and headers do not say: the framing, TLS, the proxy's word. */
   private addConnectionVars(environ: Environ): void {
@@ -155,29 +145,33 @@ const protocolOf = (version: string): string =>
 const serverSteps: Steps = {
   ...defaultSteps,
   // CPython's ServerHandler.close: the access log line, then the usual close.
-  close: (d) => {
-    const output = d.services.output
-    if (output instanceof NodeOutput && output.policy instanceof Gateway) {
-      output.policy.logAccess(output, d.state.status, d.state.bytesSent)
-    }
-    return defaultSteps.close(d)
-  },
+  close: (h) =>
+    Effect.suspend(() => {
+      const output = h.services.output
+      if (output instanceof NodeOutput && output.policy instanceof Gateway) {
+        output.policy.logAccess(output, h.state.status, h.state.bytesSent)
+      }
+      return defaultSteps.close(h)
+    }),
   // A body over the limit is the client's doing: one line, no stack trace.
-  logException: (d, error) => {
-    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.logException(d, error)
-    const output = d.services.output
-    const peer = output instanceof NodeOutput ? output.request.socket?.remoteAddress ?? "-" : "-"
-    try {
-      d.services.errorLog.stream.write(`${formatLogLine(peer, `code 413, message ${error.message}`)}\n`)
-    } catch {
-      // The error stream itself failed: nothing better to do with a notice.
-    }
-    return Exit.void
+  logException: (h, error) => {
+    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.logException(h, error)
+    return Effect.sync(() => {
+      const output = h.services.output
+      const peer = output instanceof NodeOutput ? output.request.socket?.remoteAddress ?? "-" : "-"
+      try {
+        h.services.errorLog.stream.write(`${formatLogLine(peer, `code 413, message ${error.message}`)}\n`)
+      } catch {
+        // The error stream itself failed: nothing better to do with a notice.
+      }
+    })
   },
-  errorOutput: (d, environ, startResponse, error): ResponseBody | Promise<ResponseBody> => {
-    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.errorOutput(d, environ, startResponse, error)
-    startResponse(STATUS_TOO_LARGE, plainText.map(([name, value]) => [name, value]), error)
-    return [tooLargeBody]
+  errorOutput: (h, error) => {
+    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.errorOutput(h, error)
+    return callUser(() => {
+      h.startResponse(STATUS_TOO_LARGE, plainText.map(([name, value]) => [name, value]), error)
+      return [tooLargeBody]
+    })
   }
 }
 
@@ -217,15 +211,15 @@ export class Gateway implements ConnectionPolicy {
   readonly drainLimit: number
   readonly serverSoftware: string
   readonly forwardedAllowIps: ReadonlyArray<string>
-  /** True when environs start empty, so each request's variables make its environ. */
-  readonly emptyOsEnviron: boolean
   /** True when the server listens on a unix socket (set by makeServer): its peers have no address. */
   unixSocket = false
   /** Milliseconds a request may take to its last response byte (0: no limit). */
   readonly responseTimeout: number
-  private readonly clock: Clock.Clock = systemClock
+  /** The two refusals, as apps. */
   private readonly tooLarge: Application
   private readonly badRequest: Application
+  /** The runtime every request runs on, built once: the server's configuration and steps. */
+  private readonly runtime: Runtime.Runtime<never>
 
   constructor(readonly app: Application, options: GatewayOptions = {}) {
     this.serverSoftware = options.serverSoftware ?? defaultServerSoftware
@@ -239,7 +233,6 @@ export class Gateway implements ConnectionPolicy {
       originServer: true,
       osEnviron: options.osEnviron ?? noVariables
     })
-    this.emptyOsEnviron = Object.keys(this.config.osEnviron).length === 0
     const errorLog = options.errorLog ?? process.stderr
     this.errorLog = isErrorLog(errorLog) ? errorLog : fromWritable(errorLog)
     const accessLog = options.accessLog ?? false
@@ -250,6 +243,11 @@ export class Gateway implements ConnectionPolicy {
     this.responseTimeout = options.responseTimeout ?? 0
     this.tooLarge = refusal(STATUS_TOO_LARGE, "The request body is too large.")
     this.badRequest = refusal("400 Bad Request", "The request cannot be framed.")
+    this.runtime = Runtime.make({
+      context: Context.make(CurrentHandlerConfig, this.config).pipe(Context.add(CurrentSteps, serverSteps)),
+      fiberRefs: Runtime.defaultRuntime.fiberRefs,
+      runtimeFlags: Runtime.defaultRuntime.runtimeFlags
+    })
   }
 
   /** Handle one request; `expectContinue` when the client waits for `100 Continue` from us. */
@@ -351,49 +349,32 @@ export class Gateway implements ConnectionPolicy {
     )
     variables.chunked = chunked
 
-    const driver = makeDriver({
-      config: this.config,
-      services: {
-        output,
-        input,
-        errorLog: this.errorLog,
-        environSource: variables,
-        fileTransmitter: decline
-      },
-      clock: this.clock,
-      steps: serverSteps
-    })
-    let outcome: Outcome
-    try {
-      outcome = runDriver(driver, app)
-    } catch (defect) {
-      // The sink threw (node:http refusing a write, a patched response): a defect, which
-      // must not escape into node:http's parser as an uncaught exception.
-      this.complete(output, driver, Exit.die(defect))
-      return
-    }
-    if (!(outcome instanceof Promise)) {
-      this.complete(output, driver, outcome)
+    const fiber = Runtime.runFork(this.runtime)(
+      runWith(app, { output, input, errorLog: this.errorLog, environSource: variables, fileTransmitter: decline })
+    )
+    const exit = fiber.unsafePoll()
+    if (exit !== null) {
+      this.complete(output, exit)
       return
     }
     output.goAsync()
     if (this.responseTimeout > 0) {
-      const timer = setTimeout(() => this.timeOut(output, driver), this.responseTimeout)
-      outcome.then((exit) => {
+      const timer = setTimeout(() => this.timeOut(output, () => fiber.unsafeInterruptAsFork(FiberId.none)), this.responseTimeout)
+      fiber.addObserver((exit) => {
         clearTimeout(timer)
-        this.complete(output, driver, exit)
+        this.complete(output, exit)
       })
     } else {
-      outcome.then((exit) => this.complete(output, driver, exit))
+      fiber.addObserver((exit) => this.complete(output, exit))
     }
   }
 
   /**
    * `responseTimeout` passed: 503 when no response byte went out yet, else the connection
-   * is cut (the client must not take a partial response for a whole one); the app is
-   * interrupted, so its body is closed. One log line.
+   * is cut (the client must not take a partial response for a whole one); the request is
+   * interrupted, so its body is stopped and closed. One log line.
    */
-  private timeOut(output: NodeOutput, driver: Driver): void {
+  private timeOut(output: NodeOutput, interrupt: () => void): void {
     const response = output.response
     if (response.writableEnded || response.destroyed) return
     output.timedOut = true
@@ -407,7 +388,7 @@ export class Gateway implements ConnectionPolicy {
       response.writeHead(503, "Service Unavailable", { "Content-Length": "0" })
       response.end()
     }
-    this.reportFailure(interrupt(driver))
+    interrupt()
   }
 
   /** The access log line of a response (once), if the access log is on. */
@@ -433,17 +414,7 @@ export class Gateway implements ConnectionPolicy {
 
   /** Write an error report to the error log (a failure of the log itself is dropped). */
   report(error: unknown): void {
-    const logged = this.errorLog.logException(error, this.config.tracebackLimit)
-    if (!Exit.isExit(logged)) Effect.runFork(Effect.ignore(logged))
-  }
-
-  /** Report the failure of a clean-up step (the app's `close()`), if it fails. */
-  private reportFailure(step: Step): void {
-    if (step instanceof Promise) {
-      step.then((exit) => this.reportFailure(exit))
-      return
-    }
-    if (step._tag === "Failure") this.report(unwrap(failureOf(step)))
+    Runtime.runFork(this.runtime)(Effect.ignore(this.errorLog.logException(error, this.config.tracebackLimit)))
   }
 
   /** Write one line to the error log. */
@@ -492,9 +463,9 @@ export class Gateway implements ConnectionPolicy {
     return identity
   }
 
-  private complete(output: NodeOutput, driver: Driver, exit: Exit.Exit<void, HandlerError>): void {
+  private complete(output: NodeOutput, exit: Exit.Exit<void, HandlerError>): void {
     if (output.timedOut) {
-      // Answered (or cut) by the timeout already; the app was interrupted.
+      // Answered (or cut) by the timeout already; the request was interrupted.
     } else if (Exit.isSuccess(exit)) {
       try {
         output.finish()
@@ -506,13 +477,10 @@ export class Gateway implements ConnectionPolicy {
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "Some" && failure.value._tag === "ResponseAborted") {
         // Logged by the core already; the connection must not look like a complete response.
-        this.logAccess(output, driver.state.status, driver.state.bytesSent)
+        this.logAccess(output, output.status, output.bodyBytes)
       } else {
-        // Not even the error page could be sent (or a defect): report it and cut the connection.
+        // Not even the error page could be sent: report it and cut the connection.
         this.report(failure._tag === "Some" ? failure.value : Cause.squash(exit.cause))
-        // A defect skipped the core's own clean-up: the app's body is still ours to close
-        // (once: the core remembers what it closed).
-        if (failure._tag === "None") this.reportFailure(closeResult(driver))
       }
       try {
         output.abort()

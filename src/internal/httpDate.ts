@@ -1,4 +1,4 @@
-import { Clock } from "effect"
+import { type Clock, Effect } from "effect"
 
 const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
 const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -24,8 +24,8 @@ export const formatDateTime = (epochSeconds: number): string => {
   return text
 }
 
-/** The system clock every handler uses unless given another. */
-export const systemClock: Clock.Clock = Clock.make()
+/** Effect's default clock (the system's): what every handler reads unless given another. */
+export const systemClock: Clock.Clock = Effect.runSync(Effect.clock)
 
 // The system clock's current Date text, dropped by a timer at the next second (as
 // node:http keeps its own Date header): a response then reads no clock at all.

@@ -14,12 +14,11 @@
  * turn of the event loop so streamed responses are never delayed.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Effect, Exit } from "effect"
+import { Effect } from "effect"
 import { ClientDisconnected, OutputError } from "../HandlerError.js"
 import type { OutputShape } from "../Output.js"
 import type { HeaderList } from "../Protocol.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
-import { Waiting } from "./step.js"
 
 /** What the response needs to know about the server it belongs to. */
 export interface ConnectionPolicy {
@@ -53,6 +52,10 @@ export class NodeOutput implements OutputShape, ContinueSender {
   logged = false
   /** True once the server's response timeout answered (or cut) this response. */
   timedOut = false
+  /** The status the core handed over, for the access log of a response cut short. */
+  status: string | null = null
+  /** Body bytes handed to this output (sent, or held back to be sent). */
+  bodyBytes = 0
 
   private headState = HEAD_NONE
   private statusCode = 0
@@ -74,6 +77,10 @@ export class NodeOutput implements OutputShape, ContinueSender {
 
   /** The head as the core gives it; it leaves with the first body bytes. */
   sendHead(status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return Effect.suspend(() => this.holdHead(status, headers))
+  }
+
+  private holdHead(status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> {
     // The core checked that the status starts with three digits.
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + status.charCodeAt(2) - 48
     // node:http refuses other codes, and would throw later, when the head leaves.
@@ -90,6 +97,7 @@ export class NodeOutput implements OutputShape, ContinueSender {
       if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true
     }
     this.statusCode = code
+    this.status = status
     this.reason = status.slice(4)
     this.rawHeaders = raw
     this.hasLength = hasLength
@@ -98,11 +106,16 @@ export class NodeOutput implements OutputShape, ContinueSender {
   }
 
   write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
+    return Effect.suspend(() => this.writeNow(data))
+  }
+
+  private writeNow(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
     const response = this.response
     if (this.failure !== null) return Effect.fail(sinkFailed(this.failure))
     if (response.destroyed) return Effect.fail(clientGone())
     const previous = this.pending
     this.pending = data
+    this.bodyBytes += data.length
     if (previous !== null) return this.send(previous)
     if (this.waiting) {
       this.scheduleRelease()
@@ -198,10 +211,10 @@ export class NodeOutput implements OutputShape, ContinueSender {
   private drained(): Effect.Effect<void, OutputError | ClientDisconnected> {
     const response = this.response
     if (response.destroyed) return Effect.fail(clientGone())
-    return new Waiting<void, ClientDisconnected>((resume) => {
+    return Effect.async<void, ClientDisconnected>((resume) => {
       const done = (): void => {
         stop()
-        resume(response.destroyed ? Exit.fail(clientGone()) : Exit.void)
+        resume(response.destroyed ? Effect.fail(clientGone()) : Effect.void)
       }
       const stop = (): void => {
         response.removeListener("drain", done)
@@ -209,7 +222,7 @@ export class NodeOutput implements OutputShape, ContinueSender {
       }
       response.once("drain", done)
       response.once("close", done)
-      return stop
+      return Effect.sync(stop)
     })
   }
 

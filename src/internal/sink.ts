@@ -3,10 +3,9 @@
  * `write(chunk)` (and maybe `flush()`). Shared by `Output.fromSink` and the class shim's
  * `SimpleHandler._write`, so both behave the same.
  */
-import { Effect, Exit } from "effect"
+import { Effect } from "effect"
 import { ClientDisconnected, OutputError, isClientGone } from "../HandlerError.js"
 import { isPromiseLike } from "./bytes.js"
-import { Waiting } from "./step.js"
 
 /** A Node writable stream, as far as we use it. */
 export interface NodeWritableLike {
@@ -66,11 +65,11 @@ const gone = (stream: NodeWritableLike): OutputError | ClientDisconnected | unde
 
 /** Wait until a Node stream asks for more, or fails. */
 const waitForDrain = (stream: NodeWritableLike): Effect.Effect<void, OutputError | ClientDisconnected> =>
-  new Waiting<void, OutputError | ClientDisconnected>((resume) => {
+  Effect.async<void, OutputError | ClientDisconnected>((resume) => {
     const done = (): void => {
       stop()
       const failure = gone(stream)
-      resume(failure === undefined ? Exit.void : Exit.fail(failure))
+      resume(failure === undefined ? Effect.void : Effect.fail(failure))
     }
     const stop = (): void => {
       stream.removeListener("drain", done)
@@ -80,7 +79,7 @@ const waitForDrain = (stream: NodeWritableLike): Effect.Effect<void, OutputError
     stream.once("drain", done)
     stream.once("close", done)
     stream.once("error", done)
-    return stop
+    return Effect.sync(stop)
   })
 
 let partialWriteWarned = false
@@ -113,9 +112,12 @@ const writePlain = (sink: PlainSink, data: Uint8Array): Effect.Effect<void, Outp
 }
 
 /**
- * Write `data` to the sink now; the effect completes when the sink can take more.
+ * Write `data` to the sink when the Effect runs; it completes when the sink can take more.
  */
-export const writeToSink = (sink: ByteSink, data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> => {
+export const writeToSink = (sink: ByteSink, data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> =>
+  Effect.suspend(() => writeNow(sink, data))
+
+const writeNow = (sink: ByteSink, data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> => {
   if (!isNodeWritable(sink)) return writePlain(sink, data)
   watch(sink)
   const failure = gone(sink)
@@ -129,9 +131,12 @@ export const writeToSink = (sink: ByteSink, data: Uint8Array): Effect.Effect<voi
   return ok ? Effect.void : waitForDrain(sink)
 }
 
-/** Flush the sink now (Node streams flush themselves). */
-export const flushSink = (sink: ByteSink): Effect.Effect<void, OutputError | ClientDisconnected> => {
-  if (isNodeWritable(sink) || typeof sink.flush !== "function") return Effect.void
+/** Flush the sink when the Effect runs (Node streams flush themselves). */
+export const flushSink = (sink: ByteSink): Effect.Effect<void, OutputError | ClientDisconnected> =>
+  isNodeWritable(sink) || typeof sink.flush !== "function" ? Effect.void : Effect.suspend(() => flushNow(sink))
+
+const flushNow = (sink: PlainSink): Effect.Effect<void, OutputError | ClientDisconnected> => {
+  if (typeof sink.flush !== "function") return Effect.void
   try {
     const result = sink.flush()
     return isPromiseLike(result)

@@ -1,0 +1,74 @@
+/**
+ * Writing the app's result, chunk by chunk, through the `write` step.
+ */
+import { Effect } from "effect"
+import type { Handling, StepEffect } from "../../Handler.js"
+import { ApplicationError } from "../../HandlerError.js"
+import { typeName } from "../typeName.js"
+import { callUser } from "./steps.js"
+import { userFailure } from "./failure.js"
+
+type BodyIterator = Iterator<Uint8Array> | AsyncIterator<Uint8Array>
+
+const arrayValues = Array.prototype[Symbol.iterator]
+
+/** Write every chunk of the result. */
+export const writeResult = (h: Handling): StepEffect =>
+  Effect.suspend(() => {
+    const result = h.state.result!
+    // An async iterator wins when both exist (a FileWrapper over an async file has both).
+    if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
+      return iterate(h, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true)
+    }
+    // A plain array is read by index, as its own iterator would.
+    if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, result, 0)
+    return iterate(h, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false)
+  })
+
+/** Write `chunks[from…]`. */
+const writeChunks = (h: Handling, chunks: ReadonlyArray<Uint8Array>, from: number): StepEffect =>
+  from >= chunks.length
+    ? Effect.void
+    : Effect.flatMap(h.steps.write(h, chunks[from]!), () => writeChunks(h, chunks, from + 1))
+
+/** Write what an iterator yields; if a write fails, the iterator is stopped (its `finally` runs). */
+const iterate = (h: Handling, open: () => BodyIterator, async: boolean): StepEffect =>
+  Effect.suspend(() => {
+    let iterator: BodyIterator
+    try {
+      iterator = open()
+    } catch (cause) {
+      return Effect.fail(userFailure(cause))
+    }
+    h.iterator = iterator
+    // An iterator that threw is finished: nothing to stop.
+    const done = (cause: unknown) => {
+      h.iterator = null
+      return userFailure(cause)
+    }
+    const next: StepEffect<IteratorResult<Uint8Array>> = async
+      ? Effect.tryPromise({ try: () => (iterator as AsyncIterator<Uint8Array>).next(), catch: done })
+      : Effect.try({ try: () => (iterator as Iterator<Uint8Array>).next(), catch: done })
+    const loop: StepEffect = Effect.flatMap(next, (item) => {
+      if (typeof item !== "object" || item === null) {
+        h.iterator = null
+        return Effect.fail(
+          new ApplicationError({ message: `Iterator result ${typeName(item)} is not an object`, cause: new TypeError(`Iterator result ${typeName(item)} is not an object`) })
+        )
+      }
+      if (item.done) {
+        h.iterator = null
+        return Effect.void
+      }
+      return Effect.flatMap(h.steps.write(h, item.value), () => loop)
+    })
+    return Effect.tapErrorCause(loop, () => stopIterator(h, iterator))
+  })
+
+/** Stop an iterator early (runs a generator's `finally`), unless it is finished or stopped already. */
+export const stopIterator = (h: Handling, iterator: BodyIterator): StepEffect => {
+  if (h.iterator !== iterator) return Effect.void
+  h.iterator = null
+  if (typeof iterator.return !== "function") return Effect.void
+  return Effect.ignore(callUser(() => iterator.return!()))
+}

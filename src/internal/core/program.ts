@@ -1,0 +1,302 @@
+/**
+ * The program: CPython's `BaseHandler.run` as one Effect.
+ *
+ * ```
+ * respond  = setupEnviron → call the app → finishResponse       (steps of the record)
+ * failures = tagged by phase: FailedBeforeHeaders | FailedAfterHeaders | ClientDisconnected
+ * recovery = catchTags: before → handleError (log, error page); after → handleError (log),
+ *            fail ResponseAborted; client gone → close quietly
+ * always   = the app's result closed once; on interruption its iterator stopped too
+ * ```
+ */
+import { Cause, Clock, Context, Data, Effect, Exit, type Fiber, FiberId, Runtime } from "effect"
+import { systemClock } from "../httpDate.js"
+import type { Handling, RequestServices, StepEffect, StepError, Steps } from "../../Handler.js"
+import type { HandlerConfig } from "../../HandlerConfig.js"
+import { type HandlerError, ProtocolError, ResponseAborted } from "../../HandlerError.js"
+import { decline } from "../../FileTransmitter.js"
+import type { Application, HeaderList, ResponseBody } from "../../Protocol.js"
+import { isPromiseLike } from "../bytes.js"
+import { typeName } from "../typeName.js"
+import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
+import { closeBody, closeThenFail } from "./steps.js"
+
+/** The response failed while its headers had not gone out: an error page can replace it. */
+class FailedBeforeHeaders extends Data.TaggedError("FailedBeforeHeaders")<{ readonly cause: StepError }> {}
+
+/** The response failed after its headers went out: it can only be cut short. */
+class FailedAfterHeaders extends Data.TaggedError("FailedAfterHeaders")<{ readonly cause: StepError }> {}
+
+/** What the clock of a fiber's default services is. */
+const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown> | null): Clock.Clock =>
+  fiber === null ? systemClock : Context.get(fiber.currentDefaultServices, Clock.Clock)
+
+/** Make the `Handling` of one request handled on `fiber` (null: not in a fiber yet). */
+export const makeHandling = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | null,
+  options: {
+    readonly config: HandlerConfig
+    readonly steps: Steps
+    readonly services: RequestServices
+    /** Where the state lives (the class shim passes itself); a fresh block otherwise. */
+    readonly state?: Handling["state"]
+  }
+): Handling => {
+  const services = options.services
+  const h: Handling = {
+    config: options.config,
+    steps: options.steps,
+    services: {
+      output: services.output,
+      input: services.input,
+      errorLog: services.errorLog,
+      environSource: services.environSource,
+      fileTransmitter: services.fileTransmitter ?? decline
+    },
+    state: options.state ?? { status: null, headers: null, headersSent: false, bytesSent: 0, result: null, environ: null },
+    clock: clockOf(fiber),
+    startResponse: (status, headers, excInfo) => startResponse(h, status, headers, excInfo),
+    write: (data) => writeFromApp(h, data),
+    fiber,
+    appResult: null,
+    pendingResult: null,
+    closed: null,
+    iterator: null,
+    pendingWrites: undefined,
+    writing: null,
+    writeFailure: undefined,
+    finished: false,
+    suppressBody: false
+  }
+  return h
+}
+
+/** The runtime of the fiber handling the request: where the app's `write()` calls run. */
+export const runtimeOf = (h: Handling): Runtime.Runtime<never> => {
+  const fiber = h.fiber
+  if (fiber === null) return Runtime.defaultRuntime
+  return Runtime.make({ context: fiber.currentContext, fiberRefs: fiber.getFiberRefs(), runtimeFlags: Runtime.defaultRuntimeFlags })
+}
+
+/** Handle one request with `app` (its Handling made for the fiber that runs this). */
+export const handle = (h: Handling, app: Application): Effect.Effect<void, HandlerError> =>
+  respond(h, app).pipe(
+    // Whatever failed (a step or service that threw inside its Effect included), tagged
+    // by whether the headers had gone out.
+    Effect.catchAllCause((cause) => {
+      const failure = failureOfCause(cause)
+      return Effect.fail(
+        failure._tag === "ClientDisconnected"
+          ? failure
+          : h.state.headersSent
+          ? new FailedAfterHeaders({ cause: failure })
+          : new FailedBeforeHeaders({ cause: failure })
+      )
+    }),
+    Effect.catchTags({
+      ClientDisconnected: () => quietClose(h),
+      FailedBeforeHeaders: ({ cause }) => recover(h, cause, false),
+      FailedAfterHeaders: ({ cause }) => recover(h, cause, true)
+    }),
+    Effect.onExit((exit) => finish(h, exit))
+  )
+
+/** The typed failure of a cause that is not an interruption (its first failure, else its defect). */
+const failureOfCause = (cause: Cause.Cause<StepError>): StepError => {
+  const failure = Cause.failureOption(cause)
+  return failure._tag === "Some" ? failure.value : defectFailure(Cause.squash(cause))
+}
+
+/** Set up, call the app, send its response. */
+const respond = (h: Handling, app: Application): StepEffect =>
+  Effect.flatMap(
+    Effect.flatMap(h.steps.setupEnviron(h), () => callApp(h, app)),
+    () => h.steps.finishResponse(h)
+  )
+
+/** Call the app and take its result (once its `write()` calls went out). */
+const callApp = (h: Handling, app: Application): StepEffect =>
+  Effect.suspend(() => {
+    let value: ResponseBody | PromiseLike<ResponseBody>
+    try {
+      value = app(h.state.environ!, h.startResponse)
+    } catch (cause) {
+      return Effect.fail(userFailure(cause))
+    }
+    if (!isPromiseLike(value)) return takeResult(h, value)
+    const pending = value
+    h.pendingResult = pending
+    return Effect.flatMap(Effect.tryPromise({ try: () => pending, catch: userFailure }), (result) => {
+      h.pendingResult = null
+      return takeResult(h, result)
+    })
+  })
+
+/** The result is ours now: if anything fails before its body is sent, it is closed. */
+const takeResult = (h: Handling, result: ResponseBody): StepEffect => {
+  h.state.result = result
+  h.appResult = result
+  if (h.pendingWrites !== undefined || h.writeFailure !== undefined) {
+    return Effect.matchEffect(waitForWrites(h), {
+      onFailure: (failure) => closeThenFail(h, failure),
+      onSuccess: () => checkResult(h, result)
+    })
+  }
+  return checkResult(h, result)
+}
+
+const checkResult = (h: Handling, result: unknown): StepEffect => {
+  if (typeof result === "string") {
+    return closeThenFail(h, new ProtocolError({ message: "The application must return an iterable of Uint8Array chunks, not a string" }))
+  }
+  if (
+    typeof result !== "object" || result === null ||
+    (typeof (result as Iterable<unknown>)[Symbol.iterator] !== "function" &&
+      typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function")
+  ) {
+    return closeThenFail(
+      h,
+      new ProtocolError({ message: `The application must return an iterable of Uint8Array chunks, not ${typeName(result)}` })
+    )
+  }
+  return Effect.void
+}
+
+/** Wait until every `write()` the app made has gone out; the first failure among them fails. */
+const waitForWrites = (h: Handling): StepEffect =>
+  Effect.suspend(() => {
+    const pending = h.pendingWrites
+    if (pending === undefined) return h.writeFailure === undefined ? Effect.void : Effect.fail(h.writeFailure)
+    // Checked again once they are out: more may have been queued meanwhile.
+    return Effect.flatMap(Effect.promise(() => pending), () => waitForWrites(h))
+  })
+
+/** CPython's `run` except clause: `handleError`; if that fails too, close and fail. */
+const recover = (h: Handling, failure: StepError, afterHeaders: boolean): Effect.Effect<void, HandlerError> => {
+  const error = errorOf(failure)
+  return Effect.matchEffect(
+    Effect.catchAllDefect(h.steps.handleError(h, error), (defect) => Effect.fail(defectFailure(defect))),
+    {
+      onFailure: (second) =>
+        second._tag === "ClientDisconnected"
+          ? quietClose(h)
+          : Effect.zipRight(Effect.ignore(Effect.suspend(() => h.steps.close(h))), Effect.fail(toHandlerError(second))),
+      onSuccess: () =>
+        afterHeaders
+          ? Effect.fail(new ResponseAborted({ message: `response aborted after its headers were sent: ${describe(error)}`, cause: error }))
+          : Effect.void
+    }
+  )
+}
+
+/** The client went away: close the result, and log only if closing it failed. */
+const quietClose = (h: Handling): Effect.Effect<void> => Effect.suspend(() => closeQuietly(h, h.state.result))
+
+/**
+ * However the request ended, no more `write()`s. An interrupted request also stops its
+ * body iterator and its `write()` under way, and closes the app's result (once), now or
+ * when the app gives it.
+ */
+const finish = (h: Handling, exit: Exit.Exit<void, HandlerError>): Effect.Effect<void> => {
+  h.finished = true
+  if (!Exit.isInterrupted(exit)) return Effect.void
+  h.writing?.unsafeInterruptAsFork(FiberId.none)
+  const iterator = h.iterator
+  if (iterator !== null) {
+    h.iterator = null
+    stopNow(iterator)
+  }
+  const pending = h.pendingResult
+  h.pendingResult = null
+  if (pending !== null) {
+    Promise.resolve(pending).then(
+      (result) => Runtime.runFork(runtimeOf(h))(closeQuietly(h, result)),
+      () => undefined
+    )
+  }
+  return closeQuietly(h, h.appResult)
+}
+
+/** Close a body (once); a failure is logged. */
+const closeQuietly = (h: Handling, body: ResponseBody | null): Effect.Effect<void> =>
+  Effect.catchAll(
+    Effect.suspend(() => closeBody(h, body)),
+    (failure) => Effect.ignore(Effect.suspend(() => h.steps.logException(h, errorOf(failure))))
+  )
+
+/** Stop an iterator without waiting: an async one may be stuck in `next()`. */
+const stopNow = (iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array>): void => {
+  try {
+    const returned = iterator.return?.()
+    if (isPromiseLike(returned)) Promise.resolve(returned).catch(() => undefined)
+  } catch {
+    // Its own clean-up failed; the response is abandoned anyway.
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the application calls
+
+/** `startResponse` as the app calls it: the step, then the `write()` callable. */
+const startResponse = (h: Handling, status: string, headers: HeaderList, excInfo?: unknown) => {
+  h.steps.startResponse(h, status, headers, excInfo)
+  return h.write
+}
+
+/**
+ * PEP 3333 `write()`: the `write` step run on the request's runtime, in call order,
+ * awaited or not; a failure is also kept for the handler, which fails with it once the
+ * app returns.
+ */
+const writeFromApp = (h: Handling, data: Uint8Array): Promise<void> => {
+  if (h.finished) return rejected(new ProtocolError({ message: "write() called after the response was finished" }))
+  const pending = h.pendingWrites
+  // Queued behind the writes still going out.
+  if (pending !== undefined) return track(h, pending.then(() => writeNow(h, data)))
+  return writeNow(h, data, true)
+}
+
+const writeNow = (h: Handling, data: Uint8Array, trackIt = false): Promise<void> => {
+  if (h.writeFailure !== undefined) return rejected(errorOf(h.writeFailure))
+  const fiber = Runtime.runFork(runtimeOf(h))(h.steps.write(h, data))
+  const exit = fiber.unsafePoll()
+  if (exit !== null) return settleWrite(h, exit)
+  h.writing = fiber
+  const written = new Promise<Exit.Exit<void, StepError>>((resolve) => fiber.addObserver(resolve)).then((exit) => {
+    if (h.writing === fiber) h.writing = null
+    return settleWrite(h, exit)
+  })
+  return trackIt ? track(h, written) : written
+}
+
+const track = (h: Handling, promise: Promise<void>): Promise<void> => {
+  const settled: Promise<void> = promise.then(
+    () => undefined,
+    () => undefined
+  ).then(() => {
+    if (h.pendingWrites === settled) h.pendingWrites = undefined
+  })
+  h.pendingWrites = settled
+  return handled(promise)
+}
+
+const settleWrite = (h: Handling, exit: Exit.Exit<void, StepError>): Promise<void> => {
+  if (exit._tag === "Success") return Promise.resolve()
+  const failure = Exit.isInterrupted(exit)
+    ? defectFailure(new Error("write() was interrupted"))
+    : exit.cause._tag === "Fail"
+    ? exit.cause.error
+    : defectFailure(Cause.squash(exit.cause))
+  h.writeFailure ??= failure
+  return rejected(errorOf(failure))
+}
+
+// An app that does not await write() must not cause an unhandled rejection: the handler
+// sees the failure anyway through `writeFailure`.
+const handled = (promise: Promise<void>): Promise<void> => {
+  promise.catch(() => undefined)
+  return promise
+}
+
+const rejected = (error: unknown): Promise<void> => handled(Promise.reject(error))
+
