@@ -41,6 +41,7 @@ export { ErrorLog, type ErrorLogShape, type MemoryErrorLog } from "./ErrorLog.js
 export { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 export { FileTransmitter, type FileTransmitterShape, type Transmission } from "./FileTransmitter.js"
 export * as HandlerConfig from "./HandlerConfig.js"
+export * as Handler from "./Handler.js"
 export {
   context,
   CurrentSteps,
