@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import type { Environ } from "./Protocol.js"
+import type { CgiVariables } from "./Protocol.js"
 import { readEnviron } from "./internal/readEnviron.js"
 
 /**
@@ -19,7 +19,7 @@ export interface EnvironSourceShape {
    * A fresh record of this request's variables each time it runs: the handler lays it
    * over its copy of `osEnviron`, or, when `osEnviron` is empty, keeps it as the environ.
    */
-  readonly variables: Effect.Effect<Environ>
+  readonly variables: Effect.Effect<CgiVariables>
 }
 
 /**
@@ -28,7 +28,7 @@ export interface EnvironSourceShape {
  * @since 0.1.0
  * @category constructors
  */
-export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => ({
+export const fromRecord = (variables: Readonly<CgiVariables>): EnvironSourceShape => ({
   variables: Effect.sync(() => ({ ...variables }))
 })
 
@@ -38,7 +38,7 @@ export const fromRecord = (variables: Readonly<Environ>): EnvironSourceShape => 
  * @since 0.1.0
  * @category layers
  */
-export const layerRecord = (variables: Readonly<Environ>): Layer.Layer<EnvironSource> =>
+export const layerRecord = (variables: Readonly<CgiVariables>): Layer.Layer<EnvironSource> =>
   Layer.succeed(EnvironSource, fromRecord(variables))
 
 /**

@@ -119,6 +119,8 @@ export interface Handling {
   writeFailure: StepError | undefined
   /** @internal True once `run` has ended: a `write()` after that is an error. */
   finished: boolean
+  /** @internal True when sending the head failed: a `write` run again sends it first. */
+  headPending: boolean
   /** @internal True for a HEAD request answered by an origin server: body bytes are counted, not sent. */
   suppressBody: boolean
 }

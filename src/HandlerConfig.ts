@@ -6,7 +6,7 @@
 import { Context } from "effect"
 import { FileWrapper } from "./FileWrapper.js"
 import { Headers } from "./Headers.js"
-import type { Environ, HeaderList } from "./Protocol.js"
+import type { CgiVariables, HeaderList } from "./Protocol.js"
 import { readEnviron } from "./internal/readEnviron.js"
 
 /**
@@ -47,7 +47,7 @@ export interface HandlerConfig {
   /** The `Server` header and default `SERVER_SOFTWARE` of an origin server (none when null). */
   readonly serverSoftware: string | null
   /** The base of every environ: a copy of the process environment by default. */
-  readonly osEnviron: Readonly<Environ>
+  readonly osEnviron: Readonly<CgiVariables>
   /** `wsgi.file_wrapper` (left out when null). */
   readonly wsgiFileWrapper: FileWrapperClass | null
   /** The class that holds the response headers. */
@@ -69,7 +69,7 @@ export interface HandlerConfig {
  * @since 0.1.0
  * @category constants
  */
-export const processEnviron: Readonly<Environ> = Object.freeze({ ...readEnviron() })
+export const processEnviron: Readonly<Record<string, string>> = Object.freeze({ ...readEnviron() })
 
 /**
  * CPython's defaults.

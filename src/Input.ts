@@ -28,9 +28,14 @@ export interface InputShape {
  * @since 0.1.0
  * @category constructors
  */
-export const fromReadable = (readable: Readable, limit?: number): InputShape => ({
-  stream: new ReadableInputStream(readable, limit)
-})
+export const fromReadable = (readable: Readable, limit?: number): InputShape =>
+  new StreamInput(new ReadableInputStream(readable, limit))
+
+// A class, not a literal: made per request, and V8 may move a literal site's objects to
+// the old generation when it sees them survive (see LiveHandling in internal/core).
+class StreamInput implements InputShape {
+  constructor(readonly stream: InputStream) {}
+}
 
 // Shared: nothing can change an empty array.
 const noBytes = new Uint8Array(0)
@@ -41,9 +46,8 @@ const noBytes = new Uint8Array(0)
  * @since 0.1.0
  * @category constructors
  */
-export const fromBytes = (body: Uint8Array | string = noBytes): InputShape => ({
-  stream: new BytesInputStream(typeof body === "string" ? Buffer.from(body, "latin1") : body)
-})
+export const fromBytes = (body: Uint8Array | string = noBytes): InputShape =>
+  new StreamInput(new BytesInputStream(typeof body === "string" ? Buffer.from(body, "latin1") : body))
 
 /**
  * The live layer: the body of a Node `Readable`.

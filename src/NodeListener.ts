@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { ErrorLogShape } from "./ErrorLog.js"
-import type { Application, Environ } from "./Protocol.js"
+import type { Application, CgiVariables } from "./Protocol.js"
 import { Gateway } from "./internal/gateway.js"
 import { RequestBodyTooLarge as BodyTooLarge } from "./internal/nodeInput.js"
 import type { TextWritable } from "./internal/writableErrors.js"
@@ -70,7 +70,7 @@ export interface NodeListenerOptions {
    * environment never reach an app (or a page that prints its environ). Pass
    * `HandlerConfig.processEnviron` for CPython's behaviour.
    */
-  readonly osEnviron?: Readonly<Environ>
+  readonly osEnviron?: Readonly<CgiVariables>
   /**
    * Peers trusted to set `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded`
    * (gunicorn's `forwarded_allow_ips`; `"*"` trusts all). From a trusted peer they set

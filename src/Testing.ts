@@ -10,7 +10,7 @@ import { type MemoryErrorLog, memory as memoryErrorLog } from "./ErrorLog.js"
 import { type HandlerServices, layer, type RequestServices } from "./Handler.js"
 import { fromBytes } from "./Input.js"
 import { type MemoryOutput, memory as memoryOutput } from "./Output.js"
-import type { Environ } from "./Protocol.js"
+import type { CgiVariables } from "./Protocol.js"
 import { setupTestingDefaults } from "./Util.js"
 
 /**
@@ -29,7 +29,7 @@ export interface TestRequest {
   /** What was written to `wsgi.errors`. */
   readonly errors: MemoryErrorLog
   /** The CGI variables of the request. */
-  readonly environ: Environ
+  readonly environ: CgiVariables
 }
 
 /**
@@ -39,8 +39,8 @@ export interface TestRequest {
  * @since 0.1.0
  * @category constructors
  */
-export const request = (options: { readonly environ?: Environ; readonly body?: Uint8Array | string } = {}): TestRequest => {
-  const environ: Environ = { QUERY_STRING: "", ...options.environ }
+export const request = (options: { readonly environ?: Readonly<CgiVariables>; readonly body?: Uint8Array | string } = {}): TestRequest => {
+  const environ: CgiVariables = { QUERY_STRING: "", ...options.environ }
   setupTestingDefaults(environ)
   // The handler adds its own wsgi.* keys; keep only the CGI ones here.
   for (const key of Object.keys(environ)) if (key.startsWith("wsgi.")) delete environ[key]

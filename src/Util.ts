@@ -7,17 +7,17 @@ import { BytesInputStream } from "./internal/bytesInput.js"
 import { assertLatin1 } from "./internal/latin1.js"
 import { StringErrorStream } from "./internal/stringErrors.js"
 import { typeName } from "./internal/typeName.js"
-import type { Environ } from "./Protocol.js"
+import type { CgiVariables, Environ } from "./Protocol.js"
 
 /** A key holding `undefined` counts as missing, as JavaScript code expects. */
-const isMissing = (environ: Environ, key: string): boolean => environ[key] === undefined
+const isMissing = (environ: Readonly<CgiVariables>, key: string): boolean => environ[key] === undefined
 
-const setDefault = (environ: Environ, key: string, value: unknown): void => {
+const setDefault = (environ: CgiVariables, key: string, value: unknown): void => {
   if (isMissing(environ, key)) environ[key] = value
 }
 
 /** `environ[key]` when it is a string; `undefined` for `undefined` or `null` (Python's None). */
-const optionalString = (environ: Environ, key: string): string | undefined => {
+const optionalString = (environ: Readonly<CgiVariables>, key: string): string | undefined => {
   const value = environ[key]
   if (value === undefined || value === null) return undefined
   if (typeof value !== "string") {
@@ -27,7 +27,7 @@ const optionalString = (environ: Environ, key: string): string | undefined => {
 }
 
 /** `environ[key]`, which must be a string (Python raises KeyError when it is missing). */
-const requiredString = (environ: Environ, key: string): string => {
+const requiredString = (environ: Readonly<CgiVariables>, key: string): string => {
   const value = optionalString(environ, key)
   if (value === undefined) throw new TypeError(`environ["${key}"] is missing`)
   return value
@@ -77,7 +77,7 @@ const normalizePosixPath = (path: string): string => {
  * @since 0.1.0
  * @category utils
  */
-export const guessScheme = (environ: Environ): "http" | "https" => {
+export const guessScheme = (environ: Readonly<CgiVariables>): "http" | "https" => {
   const https = environ["HTTPS"]
   return https === "yes" || https === "on" || https === "1" ? "https" : "http"
 }
@@ -91,7 +91,7 @@ export const guessScheme = (environ: Environ): "http" | "https" => {
  * @since 0.1.0
  * @category utils
  */
-export const applicationUri = (environ: Environ): string => {
+export const applicationUri = (environ: Readonly<CgiVariables>): string => {
   const scheme = requiredString(environ, "wsgi.url_scheme")
   let url = `${scheme}://`
   const host = optionalString(environ, "HTTP_HOST")
@@ -113,7 +113,7 @@ export const applicationUri = (environ: Environ): string => {
  * @since 0.1.0
  * @category utils
  */
-export const requestUri = (environ: Environ, includeQuery = true): string => {
+export const requestUri = (environ: Readonly<CgiVariables>, includeQuery = true): string => {
   let url = applicationUri(environ)
   const pathInfo = quoteLatin1(optionalString(environ, "PATH_INFO") ?? "", PATH_INFO_UNSAFE)
   // Without a SCRIPT_NAME the base URI already ends in the "/" that PATH_INFO starts with.
@@ -141,7 +141,7 @@ export const requestUri = (environ: Environ, includeQuery = true): string => {
  * @since 0.1.0
  * @category utils
  */
-export const shiftPathInfo = (environ: Environ): string | null => {
+export const shiftPathInfo = (environ: CgiVariables): string | null => {
   const pathInfo = optionalString(environ, "PATH_INFO")
   if (!pathInfo) return null
   const parts = pathInfo.split("/")
@@ -168,10 +168,20 @@ export const shiftPathInfo = (environ: Environ): string | null => {
  * present are left alone; a key holding `undefined` counts as missing. Changes `environ` in
  * place. The values are fake: never use this in a real server.
  *
+ * After the call, TypeScript treats `environ` as an `Environ`, so it can be handed to an
+ * application (the keys it was given are kept as they are, so give them the right types).
+ *
+ * @example
+ * ```ts
+ * const environ = { PATH_INFO: "/hello" }
+ * setupTestingDefaults(environ)
+ * const body = await app(environ, startResponse)
+ * ```
+ *
  * @since 0.1.0
  * @category utils
  */
-export const setupTestingDefaults = (environ: Environ): void => {
+export function setupTestingDefaults(environ: CgiVariables): asserts environ is Environ {
   setDefault(environ, "SERVER_NAME", "127.0.0.1")
   setDefault(environ, "SERVER_PROTOCOL", "HTTP/1.0")
   setDefault(environ, "HTTP_HOST", environ["SERVER_NAME"])

@@ -20,6 +20,7 @@ import { channel } from "node:diagnostics_channel"
 import { ProtocolError } from "./HandlerError.js"
 import type {
   Application,
+  CgiVariables,
   Environ,
   ErrorStream,
   HeaderList,
@@ -222,10 +223,10 @@ const pythonInt = (text: string): number =>
   /^\s*[+-]?\d+(?:_\d+)*\s*$/.test(text) ? Number(text.replace(/_/g, "")) : Number.NaN
 
 /** An absent key and a key set to `undefined` are the same thing to an application. */
-const has = (environ: Environ, key: string): boolean => environ[key] !== undefined
+const has = (environ: Readonly<CgiVariables>, key: string): boolean => environ[key] !== undefined
 
 /** `environ.get(key)` in a boolean context: present and not empty. */
-const truthy = (environ: Environ, key: string): boolean => {
+const truthy = (environ: Readonly<CgiVariables>, key: string): boolean => {
   const value = environ[key]
   return value !== undefined && value !== null && value !== "" && value !== false && value !== 0
 }
@@ -248,12 +249,15 @@ const REQUIRED_KEYS = [
 // CPython's list, kept as it is (it has no CONNECT).
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "OPTIONS", "PATCH", "PUT", "DELETE", "TRACE"])
 
-const checkEnviron = (environ: unknown): void => {
+// Past it, the app is handed the environ as an `Environ` (as far as CPython's checks go: they
+// do not require SERVER_PROTOCOL).
+const checkEnviron: (environ: unknown) => asserts environ is Environ = (environ) => {
   assert(
     typeof environ === "object" && environ !== null && !Array.isArray(environ) && isPlainObject(environ),
     () => `Environment is not of the right type: ${typeRepr(environ)} (environment: ${repr(environ)})`
   )
-  const env = environ as Environ
+  // Not an Environ until every check below has passed.
+  const env = environ as CgiVariables
 
   for (const key of REQUIRED_KEYS) {
     assert(has(env, key), () => `Environment missing required key: ${repr(key)}`)
@@ -757,7 +761,7 @@ const checkResult = (result: unknown): ResponseBody => {
 export const validator = (application: Application): Application => {
   const lintApp = function(...args: Array<unknown>): ResponseBody | Promise<ResponseBody> {
     assert(args.length === 2, () => "Two arguments required")
-    const [environ, startResponse] = args as [Environ, StartResponse]
+    const [environ, startResponse] = args as [unknown, StartResponse]
     checkEnviron(environ)
     assert(
       typeof startResponse === "function",
@@ -787,8 +791,8 @@ export const validator = (application: Application): Application => {
       return wrapWrite(write as Write)
     }
 
-    environ["wsgi.input"] = new InputWrapper(environ["wsgi.input"] as InputStream)
-    environ["wsgi.errors"] = new ErrorWrapper(environ["wsgi.errors"] as ErrorStream)
+    environ["wsgi.input"] = new InputWrapper(environ["wsgi.input"])
+    environ["wsgi.errors"] = new ErrorWrapper(environ["wsgi.errors"])
 
     const result: unknown = application(environ, startResponseWrapper as StartResponse)
     if (isThenable(result)) {

@@ -30,6 +30,7 @@ import type { OutputShape } from "./Output.js"
 import * as Output from "./Output.js"
 import type {
   Application,
+  CgiVariables,
   Environ,
   ErrorStream,
   HeaderList,
@@ -159,7 +160,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   /** The `Server` header and default `SERVER_SOFTWARE` of an origin server. */
   serverSoftware: string | null = null
   /** The base of every environ: the process environment at module load. */
-  osEnviron: Readonly<Environ> = processEnviron
+  osEnviron: Readonly<CgiVariables> = processEnviron
   /** `wsgi.file_wrapper` (left out when null). */
   wsgiFileWrapper: FileWrapperClass | null = FileWrapper
   /** The class of `headers`. */
@@ -397,7 +398,7 @@ const methodSteps: Steps = {
   logException: (h, error) => fromMethod(() => handlerOf(h).logException(error)),
   handleError: (h, error) => fromMethod(() => handlerOf(h).handleError(error)),
   close: (h) => fromMethod(() => handlerOf(h).close()),
-  errorOutput: (h, error) => fromMethod(() => handlerOf(h).errorOutput(h.state.environ ?? {}, h.startResponse, error))
+  errorOutput: (h, error) => fromMethod(() => handlerOf(h).errorOutput(h.state.environ ?? ({} as Environ), h.startResponse, error))
 }
 
 /** `base` with the steps `overridden` says yes to replaced by method calls. */
@@ -458,10 +459,10 @@ class MethodEnvironSource implements EnvironSourceShape {
   readonly variables = Effect.suspend(() => {
     const handler = this.handler
     const before = handler.environ
-    handler.environ = copyEnviron(handler.osEnviron)
+    handler.environ = copyEnviron(handler.osEnviron) as Environ
     try {
       handler.addCgiVars()
-      return Effect.succeed(handler.environ)
+      return Effect.succeed<CgiVariables>(handler.environ!)
     } catch (cause) {
       return Effect.die(cause)
     } finally {
@@ -482,7 +483,7 @@ const isInputStream = (value: StdinSource): value is InputStream =>
 const isErrorStream = (value: StderrSink): value is ErrorStream =>
   typeof (value as ErrorStream).writelines === "function" && typeof (value as ErrorStream).flush === "function"
 
-const contentLength = (environ: Readonly<Environ>): number => {
+const contentLength = (environ: Readonly<CgiVariables>): number => {
   const value = environ["CONTENT_LENGTH"]
   const length = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
   return Number.isSafeInteger(length) ? length : Infinity
@@ -514,13 +515,13 @@ export class SimpleHandler extends BaseHandler {
   /** `wsgi.errors`. */
   readonly stderr: ErrorStream | null
   /** The CGI variables `addCgiVars` adds. */
-  readonly baseEnv: Readonly<Environ>
+  readonly baseEnv: Readonly<CgiVariables>
 
   constructor(
     stdin: StdinSource | null,
     stdout: ByteSink | null,
     stderr: StderrSink | null,
-    environ: Readonly<Environ>,
+    environ: Readonly<CgiVariables>,
     options: { readonly multithread?: boolean; readonly multiprocess?: boolean } = {}
   ) {
     super()
@@ -583,9 +584,9 @@ export class BaseCGIHandler extends SimpleHandler {
  */
 export class CGIHandler extends BaseCGIHandler {
   override wsgiRunOnce = true
-  override osEnviron: Readonly<Environ> = {}
+  override osEnviron: Readonly<CgiVariables> = {}
 
-  constructor(environ: Readonly<Environ> = readEnviron()) {
+  constructor(environ: Readonly<CgiVariables> = readEnviron()) {
     super(process.stdin, process.stdout, process.stderr, environ, { multithread: false, multiprocess: true })
   }
 

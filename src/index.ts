@@ -5,6 +5,7 @@
  */
 export type {
   Application,
+  CgiVariables,
   Environ,
   ErrorStream,
   HeaderList,

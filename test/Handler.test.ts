@@ -18,7 +18,7 @@ import {
 } from "../src/HandlerError.js"
 import { Headers } from "../src/Headers.js"
 import { Output, type OutputShape } from "../src/Output.js"
-import type { Application, Environ, HeaderList, InputStream } from "../src/Protocol.js"
+import type { Application, CgiVariables, HeaderList, InputStream } from "../src/Protocol.js"
 import * as Testing from "../src/Testing.js"
 import {
   closeable,
@@ -254,7 +254,7 @@ describe("run(app): bodies", () => {
 
   it.effect("gives the app every wsgi.* key and the request's variables", () =>
     Effect.gen(function*() {
-      let seen: Environ = {}
+      let seen: CgiVariables = {}
       // Unvalidated: the test checks that wsgi.input and wsgi.errors are the request's very
       // streams, which the validator replaces with checking wrappers.
       const request = yield* runRequest(underTest((environ, startResponse) => {
@@ -750,7 +750,7 @@ describe("run(app): withConfig", () => {
 
   it.effect("the wsgi* fields and osEnviron make the environ", () =>
     Effect.gen(function*() {
-      let seen: Environ = {}
+      let seen: CgiVariables = {}
       const config = HandlerConfig.make({
         wsgiMultithread: false,
         wsgiMultiprocess: false,

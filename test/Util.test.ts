@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { BytesInputStream } from "../src/internal/bytesInput.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
-import type { Environ } from "../src/Protocol.js"
+import type { CgiVariables, Environ } from "../src/Protocol.js"
 import {
   applicationUri,
   guessScheme,
@@ -12,8 +12,8 @@ import {
 } from "../src/Util.js"
 
 /** A testing environ with `overrides` applied first, as CPython's tests build theirs. */
-const testEnviron = (overrides: Environ = {}): Environ => {
-  const environ = { ...overrides }
+const testEnviron = (overrides: CgiVariables = {}): Environ => {
+  const environ: CgiVariables = { ...overrides }
   setupTestingDefaults(environ)
   return environ
 }
@@ -34,7 +34,7 @@ describe("guessScheme", () => {
 })
 
 describe("applicationUri", () => {
-  it.each<[string, Environ]>([
+  it.each<[string, CgiVariables]>([
     ["http://127.0.0.1/", {}],
     ["http://127.0.0.1/spam", { SCRIPT_NAME: "/spam" }],
     ["http://127.0.0.1/sp%E4m", { SCRIPT_NAME: "/sp\xe4m" }],
@@ -74,7 +74,7 @@ describe("applicationUri", () => {
 })
 
 describe("requestUri", () => {
-  it.each<[string, Environ, boolean?]>([
+  it.each<[string, CgiVariables, boolean?]>([
     ["http://127.0.0.1/", {}],
     ["http://127.0.0.1/spam", { SCRIPT_NAME: "/spam" }],
     ["http://127.0.0.1/sp%E4m", { SCRIPT_NAME: "/sp\xe4m" }],
@@ -165,7 +165,7 @@ describe("shiftPathInfo", () => {
   })
 
   it("walks a whole path, segment by segment", () => {
-    const environ: Environ = { SCRIPT_NAME: "", PATH_INFO: "/a/b/c/" }
+    const environ: CgiVariables = { SCRIPT_NAME: "", PATH_INFO: "/a/b/c/" }
     const names: Array<string | null> = []
     for (let name = shiftPathInfo(environ); name !== null; name = shiftPathInfo(environ)) names.push(name)
     expect(names).toEqual(["a", "b", "c", ""])
@@ -181,7 +181,7 @@ describe("shiftPathInfo", () => {
   })
 
   it("treats a missing SCRIPT_NAME as empty", () => {
-    const environ: Environ = { PATH_INFO: "/x/y" }
+    const environ: CgiVariables = { PATH_INFO: "/x/y" }
     expect(shiftPathInfo(environ)).toBe("x")
     expect(environ).toEqual({ SCRIPT_NAME: "/x", PATH_INFO: "/y" })
   })
@@ -226,7 +226,7 @@ describe("setupTestingDefaults", () => {
     expect(testEnviron()["wsgi.input"]).not.toBe(testEnviron()["wsgi.input"])
   })
 
-  it.each<[string, string, Environ]>([
+  it.each<[string, string, CgiVariables]>([
     ["HTTP_HOST", "foo.bar", { SERVER_NAME: "foo.bar" }],
     ["wsgi.url_scheme", "https", { HTTPS: "on" }],
     ["wsgi.url_scheme", "https", { HTTPS: "1" }],
@@ -253,7 +253,7 @@ describe("setupTestingDefaults", () => {
   })
 
   it("changes the environ in place and keeps its other keys", () => {
-    const environ: Environ = { CUSTOM: "kept" }
+    const environ: CgiVariables = { CUSTOM: "kept" }
     setupTestingDefaults(environ)
     expect(environ["CUSTOM"]).toBe("kept")
     expect(environ["REQUEST_METHOD"]).toBe("GET")

@@ -17,6 +17,7 @@ import { BytesInputStream } from "../src/internal/bytesInput.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
 import type {
   Application,
+  CgiVariables,
   Environ,
   ErrorStream,
   HeaderList,
@@ -36,13 +37,13 @@ const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "la
 const latin1 = (data: Uint8Array): string => Buffer.from(data).toString("latin1")
 
 /** A complete environ as a gateway gives it (QUERY_STRING included: real gateways set it). */
-const environ = (overrides: Environ = {}): Environ => {
-  const env: Environ = { QUERY_STRING: "", ...overrides }
+const environ = (overrides: CgiVariables = {}): Environ => {
+  const env: CgiVariables = { QUERY_STRING: "", ...overrides }
   setupTestingDefaults(env)
   return env
 }
 
-const without = (env: Environ, ...keys: Array<string>): Environ => {
+const without = (env: CgiVariables, ...keys: Array<string>): CgiVariables => {
   for (const key of keys) delete env[key]
   return env
 }
@@ -61,7 +62,7 @@ interface Served {
  */
 const serve = async (
   app: Application,
-  env: Environ = environ(),
+  env: CgiVariables = environ(),
   startResponse?: (served: Served) => StartResponse
 ): Promise<Served> => {
   const served: Served = { chunks: [] }
@@ -73,7 +74,8 @@ const serve = async (
       served.chunks.push(data)
     }
   })
-  const body = await app(env, start)
+  // The environ as the test made it: a broken one is what the validator must catch.
+  const body = await app(env as Environ, start)
   try {
     if (typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
       for await (const chunk of body as AsyncIterable<Uint8Array>) served.chunks.push(chunk)
@@ -330,7 +332,7 @@ describe("the application's arguments and the environ (check_environ)", () => {
     const env = environ()
     const input = env["wsgi.input"]
     await serve(validator(probe((e) => {
-      const wrapped = e["wsgi.input"] as Record<string, unknown>
+      const wrapped = e["wsgi.input"] as unknown as Record<string, unknown>
       expect(wrapped).not.toBe(input)
       expect(wrapped["input"]).toBeUndefined()
       expect(wrapped["seek"]).toBeUndefined()
@@ -871,7 +873,7 @@ const ERROR_BODY = "A server error occurred.  Please contact the administrator."
  * CPython's `run_amock` over `SimpleHandler`: one request through an origin-server handler
  * named like CPython's (`WSGIServer/0.2`), into a memory sink.
  */
-const runAmock = async (app: Application, variables: Environ = {}): Promise<{ out: string; err: string }> => {
+const runAmock = async (app: Application, variables: CgiVariables = {}): Promise<{ out: string; err: string }> => {
   const chunks: Array<Uint8Array> = []
   const sink = {
     write(chunk: Uint8Array) {
@@ -879,7 +881,7 @@ const runAmock = async (app: Application, variables: Environ = {}): Promise<{ ou
     }
   }
   const err = new StringErrorStream()
-  const env: Environ = { QUERY_STRING: "", SERVER_PROTOCOL: "HTTP/1.0", ...variables }
+  const env: CgiVariables = { QUERY_STRING: "", SERVER_PROTOCOL: "HTTP/1.0", ...variables }
   setupTestingDefaults(env)
   for (const key of Object.keys(env)) if (key.startsWith("wsgi.")) delete env[key]
   const handler = new SimpleHandler(new BytesInputStream(), sink, err, env)

@@ -18,7 +18,7 @@ import {
 } from "../src/handlers.js"
 import { BytesInputStream } from "../src/internal/bytesInput.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
-import type { Application, Environ, ErrorStream, HeaderList, InputStream, StartResponse } from "../src/Protocol.js"
+import type { Application, CgiVariables, Environ, ErrorStream, HeaderList, InputStream, StartResponse } from "../src/Protocol.js"
 import { setupTestingDefaults } from "../src/Util.js"
 import { CGI_ERROR_PAGE, closeable, ERROR_BODY, firstLine, latin1, text } from "./support/coreApps.js"
 import { underTest } from "./support/underTest.js"
@@ -39,7 +39,7 @@ class Collect {
 class ErrorHandler extends BaseCGIHandler {
   readonly out: Collect
   readonly err: StringErrorStream
-  constructor(variables: Environ = {}) {
+  constructor(variables: CgiVariables = {}) {
     // QUERY_STRING as a real gateway always sets it (the validator warns without it).
     const environ = { QUERY_STRING: "", ...variables }
     setupTestingDefaults(environ)
@@ -77,8 +77,8 @@ const failing = (message = "This should be caught by handler"): Application => (
 }
 
 /** The CGI variables of a complete request, as a real gateway gives them. */
-const requestEnviron = (variables: Environ = {}): Environ => {
-  const environ: Environ = { QUERY_STRING: "", ...variables }
+const requestEnviron = (variables: CgiVariables = {}): CgiVariables => {
+  const environ: CgiVariables = { QUERY_STRING: "", ...variables }
   setupTestingDefaults(environ)
   for (const key of Object.keys(environ)) if (key.startsWith("wsgi.")) delete environ[key]
   return environ
@@ -107,7 +107,7 @@ describe("setupEnviron (CPython testEnviron, testCGIEnviron, testScheme)", () =>
     const handler = new OsEnvironHandler({ X: "Y", HOME: "/override/home" })
     handler.setupEnviron()
 
-    const expected: Environ = { QUERY_STRING: "" }
+    const expected: CgiVariables = { QUERY_STRING: "" }
     setupTestingDefaults(expected)
     for (const [key, value] of Object.entries(osEnviron)) if (!(key in expected)) expected[key] = value
     Object.assign(expected, {
@@ -490,7 +490,7 @@ describe("overridden steps replace the core's", () => {
       }
     }
     const handler = new MemoryHandler()
-    let seen: Environ = {}
+    let seen: CgiVariables = {}
     // Unvalidated: the test checks that wsgi.input and wsgi.errors are the very objects
     // getStdin and getStderr return, which the validator replaces with checking wrappers.
     await handler.run(underTest(async (environ, startResponse) => {
@@ -790,7 +790,7 @@ describe("overridden steps replace the core's", () => {
       }
     }
     const handler = new Custom()
-    let seen: Environ = {}
+    let seen: CgiVariables = {}
     await handler.run(underTest((environ, startResponse) => {
       seen = { ...environ }
       startResponse("200 OK", [["Content-Type", "text/plain"]])

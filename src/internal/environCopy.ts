@@ -7,9 +7,9 @@
  * step (~0.04 µs). So for each frozen `osEnviron` (its keys cannot change) we build, once,
  * a function whose body is that literal. Anything else is spread as usual.
  */
-import type { Environ } from "../Protocol.js"
+import type { CgiVariables } from "../Protocol.js"
 
-type Copier = (source: Readonly<Environ>) => Environ
+type Copier = (source: Readonly<CgiVariables>) => CgiVariables
 
 const copiers = new WeakMap<object, Copier>()
 
@@ -17,7 +17,7 @@ const spread: Copier = (source) => ({ ...source })
 
 const empty: Copier = () => ({})
 
-const copierFor = (source: Readonly<Environ>): Copier => {
+const copierFor = (source: Readonly<CgiVariables>): Copier => {
   const keys = Object.keys(source)
   // Keys are written as JSON string literals, so no key can be read as code.
   const body = `return {${keys.map((key) => `${JSON.stringify(key)}: source[${JSON.stringify(key)}]`).join(",")}}`
@@ -25,7 +25,7 @@ const copierFor = (source: Readonly<Environ>): Copier => {
 }
 
 /** A fresh, mutable copy of `source` (own enumerable keys), as `{ ...source }`. */
-export const copyEnviron = (source: Readonly<Environ>): Environ => {
+export const copyEnviron = (source: Readonly<CgiVariables>): CgiVariables => {
   if (!Object.isFrozen(source)) return spread(source)
   let copier = copiers.get(source)
   if (copier === undefined) {
@@ -47,5 +47,5 @@ export const makeEnviron = Symbol("effect-wsgi/makeEnviron")
 
 /** An `EnvironSource` that may make the environ itself (see `makeEnviron`). */
 export interface EnvironMaker {
-  readonly [makeEnviron]?: (osEnviron: Readonly<Environ>) => Environ | undefined
+  readonly [makeEnviron]?: (osEnviron: Readonly<CgiVariables>) => CgiVariables | undefined
 }

@@ -5,7 +5,7 @@
  * themselves stay in the environ as received either way.
  */
 import { BlockList, isIP } from "node:net"
-import type { Environ } from "../Protocol.js"
+import type { CgiVariables } from "../Protocol.js"
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, so IPv4 lists match dual-stack sockets. */
 const plain = (address: string): string => (address.startsWith("::ffff:") ? address.slice(7) : address)
@@ -96,7 +96,7 @@ const clientOf = (hops: ReadonlyArray<string>, allowed: ReadonlyArray<string>): 
 }
 
 /** Apply the proxy headers of a request from a trusted peer to its CGI variables. */
-export const applyForwarded = (variables: Environ, allowed: ReadonlyArray<string>): void => {
+export const applyForwarded = (variables: CgiVariables, allowed: ReadonlyArray<string>): void => {
   let hops: Array<string> = []
   let proto: string | undefined
   const forwarded = variables["HTTP_FORWARDED"]

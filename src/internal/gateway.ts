@@ -18,7 +18,7 @@ import { CurrentSteps, runWith, type Steps } from "../Handler.js"
 import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
 import type { HandlerError } from "../HandlerError.js"
 import type { InputShape } from "../Input.js"
-import type { Application, Environ } from "../Protocol.js"
+import type { Application, CgiVariables } from "../Protocol.js"
 import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
 import { callUser, defaultSteps } from "./core/steps.js"
@@ -51,7 +51,7 @@ export interface GatewayOptions {
   readonly maxBodySize?: number | undefined
   readonly drainLimit?: number | undefined
   readonly serverSoftware?: string | undefined
-  readonly osEnviron?: Readonly<Environ> | undefined
+  readonly osEnviron?: Readonly<CgiVariables> | undefined
   readonly forwardedAllowIps?: ReadonlyArray<string> | undefined
   readonly responseTimeout?: number | undefined
   readonly multiprocess?: boolean | undefined
@@ -73,7 +73,7 @@ const stderrLine = (line: string): void => {
 const WILDCARDS: ReadonlySet<string> = new Set(["0.0.0.0", "::", ""])
 
 // Frozen, so every environ starts as a plain `{}` (see environCopy).
-const noVariables: Readonly<Environ> = Object.freeze({})
+const noVariables: Readonly<CgiVariables> = Object.freeze({})
 
 /** A request without a body shares one empty, stateless `wsgi.input`. */
 const noBody: InputShape = { stream: new PullInputStream(null) }
@@ -104,7 +104,7 @@ class RequestVariables implements EnvironSourceShape, RequestLine {
   })
 
   /** What the request line and headers do not say: the framing, TLS, the proxy's word. */
-  private addConnectionVars(environ: Environ): void {
+  private addConnectionVars(environ: CgiVariables): void {
     const gateway = this.gateway
     if (this.chunked) environ["wsgi.input_terminated"] = true
     if (this.encrypted) environ["HTTPS"] = "on"

@@ -3,7 +3,7 @@
  * builds them. Shared by every server adapter (node:http, Effect's HttpServer), so they
  * all hand apps the same environ.
  */
-import type { Environ } from "../Protocol.js"
+import type { CgiVariables } from "../Protocol.js"
 
 /** What an adapter knows about a request. */
 export interface RequestLine {
@@ -96,7 +96,7 @@ const headerKey = (name: string): HeaderKey => {
  * CGI variables for a request, CPython's `get_environ` order and rules, as a new record
  * (written as one object literal: V8 makes it in one step, not one store per variable).
  */
-export const requestEnviron = (request: RequestLine, server: ServerIdentity): Environ => {
+export const requestEnviron = (request: RequestLine, server: ServerIdentity): CgiVariables => {
   const target = request.target
   let path: string
   let query: string
@@ -109,7 +109,7 @@ export const requestEnviron = (request: RequestLine, server: ServerIdentity): En
     path = split.path
     query = split.query
   }
-  const environ: Environ = {
+  const environ: CgiVariables = {
     SERVER_NAME: server.serverName,
     GATEWAY_INTERFACE: "CGI/1.1",
     SERVER_PORT: server.serverPort,

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { applyForwarded, isTrusted } from "../../src/internal/forwarded.js"
-import type { Application, Environ } from "../../src/Protocol.js"
+import type { Application, CgiVariables } from "../../src/Protocol.js"
 import { makeServer, type WSGIServer } from "../../src/Server.js"
 
 const KEYS = ["REMOTE_ADDR", "wsgi.url_scheme", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTPS"] as const
@@ -146,7 +146,7 @@ describe("forwarded headers over a unix socket (a proxy on the same machine)", (
 })
 
 describe("forwarded parsing", () => {
-  const vars = (extra: Environ): Environ => ({ REMOTE_ADDR: "127.0.0.1", ...extra })
+  const vars = (extra: CgiVariables): CgiVariables => ({ REMOTE_ADDR: "127.0.0.1", ...extra })
 
   it("isTrusted: exact addresses, IPv4-mapped IPv6, networks, *", () => {
     expect(isTrusted("127.0.0.1", ["127.0.0.1"])).toBe(true)

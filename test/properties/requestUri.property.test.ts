@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Application, Environ } from "../../src/Protocol.js"
+import type { Application, CgiVariables } from "../../src/Protocol.js"
 import { makeServer, type WSGIServer } from "../../src/Server.js"
 import { RawClient } from "../support/rawHttp.js"
 import { requestEnviron } from "../../src/internal/requestEnviron.js"
@@ -95,7 +95,7 @@ const targetOf = (c: Case, path: string = writePath(c.segs)): string => {
   return c.form === "origin" ? originForm : `http://${c.host}${originForm}`
 }
 
-const environOf = (target: string, hostHeader: string): Environ => {
+const environOf = (target: string, hostHeader: string): CgiVariables => {
   const environ = requestEnviron(
     { method: "GET", target, protocol: "HTTP/1.1", rawHeaders: ["Host", hostHeader], remoteAddress: "127.0.0.1" },
     { serverName: "127.0.0.1", serverPort: "8000", serverSoftware: "test" }

@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import type { Environ } from "../../src/Protocol.js"
+import type { CgiVariables } from "../../src/Protocol.js"
 import { shiftPathInfo } from "../../src/Util.js"
 
 const NUM_RUNS = 200
@@ -43,9 +43,9 @@ const resolved = (text: string): Array<string> => {
 const MAX_STEPS = 20
 
 /** Shift until null; every intermediate state. */
-const shiftAll = (start: Environ): Array<{ readonly name: string | null; readonly environ: Environ }> => {
-  const env: Environ = { ...start }
-  const steps: Array<{ readonly name: string | null; readonly environ: Environ }> = []
+const shiftAll = (start: CgiVariables): Array<{ readonly name: string | null; readonly environ: CgiVariables }> => {
+  const env: CgiVariables = { ...start }
+  const steps: Array<{ readonly name: string | null; readonly environ: CgiVariables }> = []
   for (let i = 0; i < MAX_STEPS; i++) {
     const name = shiftPathInfo(env)
     steps.push({ name, environ: { ...env } })
@@ -91,7 +91,7 @@ describe("shiftPathInfo laws", () => {
   it("the segment returned: no '/', never '.', '' only for a trailing slash; SCRIPT_NAME ends with it", () => {
     fc.assert(
       fc.property(environ, (start) => {
-        let before: Environ = { ...start }
+        let before: CgiVariables = { ...start }
         for (const { name, environ: env } of shiftAll(start)) {
           if (name !== null) {
             expect(name).not.toContain("/")
@@ -121,7 +121,7 @@ describe("shiftPathInfo laws", () => {
   it("null on an empty PATH_INFO leaves the environ alone; other keys are never touched", () => {
     fc.assert(
       fc.property(path, fc.constantFrom("", undefined, null), (scriptName, pathInfo) => {
-        const env: Environ = { SCRIPT_NAME: scriptName, PATH_INFO: pathInfo, OTHER: "kept" }
+        const env: CgiVariables = { SCRIPT_NAME: scriptName, PATH_INFO: pathInfo, OTHER: "kept" }
         const copy = { ...env }
         expect(shiftPathInfo(env)).toBeNull()
         expect(env).toEqual(copy)
@@ -130,7 +130,7 @@ describe("shiftPathInfo laws", () => {
     )
     fc.assert(
       fc.property(environ, (start) => {
-        const env: Environ = { ...start, QUERY_STRING: "q=1", OTHER: "kept" }
+        const env: CgiVariables = { ...start, QUERY_STRING: "q=1", OTHER: "kept" }
         while (shiftPathInfo(env) !== null) {
           expect(env["QUERY_STRING"]).toBe("q=1")
           expect(env["OTHER"]).toBe("kept")

@@ -12,24 +12,23 @@ type BodyIterator = Iterator<Uint8Array> | AsyncIterator<Uint8Array>
 
 const arrayValues = Array.prototype[Symbol.iterator]
 
-/** Write every chunk of the result. */
-export const writeResult = (h: Handling): StepEffect =>
-  Effect.suspend(() => {
-    const result = h.state.result!
-    // An async iterator wins when both exist (a FileWrapper over an async file has both).
-    if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
-      return iterate(h, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true)
-    }
-    // A plain array is read by index, as its own iterator would.
-    if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, result, 0)
-    return iterate(h, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false)
-  })
+/** Write every chunk of the result, then run `then` (inside a step: it reads the state). */
+export const writeResult = (h: Handling, then: StepEffect): StepEffect => {
+  const result = h.state.result!
+  // An async iterator wins when both exist (a FileWrapper over an async file has both).
+  if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
+    return Effect.zipRight(iterate(h, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true), then)
+  }
+  // A plain array is read by index, as its own iterator would.
+  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, result, 0, then)
+  return Effect.zipRight(iterate(h, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false), then)
+}
 
-/** Write `chunks[from…]`. */
-const writeChunks = (h: Handling, chunks: ReadonlyArray<Uint8Array>, from: number): StepEffect =>
+/** Write `chunks[from…]`, then run `then`. */
+const writeChunks = (h: Handling, chunks: ReadonlyArray<Uint8Array>, from: number, then: StepEffect): StepEffect =>
   from >= chunks.length
-    ? Effect.void
-    : Effect.flatMap(h.steps.write(h, chunks[from]!), () => writeChunks(h, chunks, from + 1))
+    ? then
+    : Effect.flatMap(h.steps.write(h, chunks[from]!), () => writeChunks(h, chunks, from + 1, then))
 
 /** Write what an iterator yields; if a write fails, the iterator is stopped (its `finally` runs). */
 const iterate = (h: Handling, open: () => BodyIterator, async: boolean): StepEffect =>

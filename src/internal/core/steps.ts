@@ -10,7 +10,7 @@ import type { FileWrapper } from "../../FileWrapper.js"
 import type { Handling, StepEffect, Steps } from "../../Handler.js"
 import { ProtocolError } from "../../HandlerError.js"
 import { HeaderPairs, Headers } from "../../Headers.js"
-import type { Environ, HeaderList, ResponseBody } from "../../Protocol.js"
+import type { CgiVariables, Environ, HeaderList, ResponseBody } from "../../Protocol.js"
 import { guessScheme } from "../../Util.js"
 import { isPromiseLike } from "../bytes.js"
 import { copyEnviron } from "../environCopy.js"
@@ -53,18 +53,19 @@ const callOutput = (call: () => StepEffect): StepEffect => {
 const wasClosed = (h: Handling, body: ResponseBody): boolean => h.closed !== null && h.closed.includes(body)
 
 /**
- * Call `body.close()` unless this request called it already. The body counts as closed at
- * once (run the Effect right away); `Effect.void` when there is nothing to close.
+ * The Effect that calls `body.close()`, unless this request called it already (then, or
+ * when there is nothing to close, null). The body counts as closed at once: run the
+ * Effect right away.
  */
-export const closeBody = (h: Handling, body: ResponseBody | null): StepEffect => {
+export const closeBody = (h: Handling, body: ResponseBody | null): StepEffect | null => {
   // `== null`: an app that forgot to return gives undefined.
-  if (body == null || typeof body.close !== "function" || wasClosed(h, body)) return Effect.void
+  if (body == null || typeof body.close !== "function" || wasClosed(h, body)) return null
   ;(h.closed ??= []).push(body)
-  return Effect.asVoid(callUser(() => body.close!()))
+  return callUser(() => body.close!()) as StepEffect
 }
 
 /** Close the current result (once). */
-export const closeResult = (h: Handling): StepEffect => Effect.suspend(() => closeBody(h, h.state.result))
+export const closeResult = (h: Handling): StepEffect => Effect.suspend(() => closeBody(h, h.state.result) ?? Effect.void)
 
 /** Close the result, then fail with `failure` whatever closing it gave. */
 export const closeThenFail = <E>(h: Handling, failure: E): Effect.Effect<never, E> =>
@@ -74,7 +75,7 @@ export const closeThenFail = <E>(h: Handling, failure: E): Effect.Effect<never, 
 // The environ
 
 /** True when `environ` has no keys (then the request's variables can be the environ itself). */
-const isEmpty = (environ: Readonly<Environ>): boolean => {
+const isEmpty = (environ: Readonly<CgiVariables>): boolean => {
   for (const _ in environ) return false
   return true
 }
@@ -85,7 +86,9 @@ const setupEnviron = (h: Handling): StepEffect =>
     const os = config.osEnviron
     // The variables are a fresh record (EnvironSource's contract): with nothing to lay
     // them over, they are the environ.
-    const environ = h.state.environ = isEmpty(os) ? variables : Object.assign(copyEnviron(os), variables)
+    const cgi: CgiVariables = isEmpty(os) ? variables : Object.assign(copyEnviron(os), variables)
+    // The wsgi.* keys are added below, before the application sees it.
+    const environ = h.state.environ = cgi as Environ
     environ["wsgi.input"] = services.input.stream
     environ["wsgi.errors"] = services.errorLog.stream
     environ["wsgi.version"] = config.wsgiVersion
@@ -233,8 +236,21 @@ const sendHeaders = (h: Handling): StepEffect =>
     } catch (cause) {
       return Effect.fail(userFailure(cause))
     }
-    return sendHead(h)
+    return sendHeadOnce(h)
   })
+
+/**
+ * `sendHead`, remembering when it failed: the headers count as sent (CPython's rule: the
+ * response can no longer be replaced), but a `write` run again (`Effect.retry` around the
+ * step) sends the head again before its body.
+ */
+const sendHeadOnce = (h: Handling): StepEffect => {
+  h.headPending = false
+  return Effect.tapErrorCause(sendHead(h), () =>
+    Effect.sync(() => {
+      h.headPending = true
+    }))
+}
 
 const clientIsModern = (h: Handling): boolean => {
   const protocol = h.state.environ?.["SERVER_PROTOCOL"]
@@ -255,6 +271,7 @@ const write = (h: Handling, data: Uint8Array): StepEffect =>
       state.bytesSent = data.length
       return Effect.flatMap(h.steps.sendHeaders(h), () => writeBody(h, data))
     }
+    if (h.headPending) return Effect.flatMap(sendHeadOnce(h), () => writeBody(h, data))
     state.bytesSent += data.length
     return writeBody(h, data)
   })
@@ -264,7 +281,7 @@ const writeBody = (h: Handling, data: Uint8Array): StepEffect => {
   const output = h.services.output
   const written = callOutput(() => output.write(data))
   const flushed = callOutput(() => output.flush())
-  // A sink that flushes by itself answers `Effect.void`: nothing to run after the write.
+  // A sink that flushes by itself answers the constant `Effect.void`: nothing to run after the write.
   return flushed === Effect.void ? written : Effect.zipRight(written, flushed)
 }
 
@@ -274,8 +291,11 @@ const finishResponse = (h: Handling): StepEffect =>
       h.steps.resultIsFile(h) ? Effect.flatMap(h.steps.sendfile(h), (sent) => (sent ? Effect.void : sendBody(h))) : sendBody(h)
     ),
     {
-      // Defects too: the result is closed whatever went wrong.
-      onFailure: (cause) => Effect.zipRight(Effect.ignore(closeResult(h)), Effect.failCause(cause)),
+      // Whatever went wrong (a defect too), the result is closed, then the failure stands.
+      onFailure: (cause) => {
+        const closing = closeBody(h, h.state.result)
+        return closing === null ? Effect.failCause(cause) : Effect.zipRight(Effect.ignore(closing), Effect.failCause(cause))
+      },
       // The whole response went out: a failing close() is logged and the response
       // stands. (CPython handles it as an app error, and, its state already reset,
       // appends a second, 500 response after the complete one.)
@@ -288,7 +308,8 @@ const finishResponse = (h: Handling): StepEffect =>
     }
   )
 
-const sendBody = (h: Handling): StepEffect => Effect.flatMap(writeResult(h), () => h.steps.finishContent(h))
+/** The body, then `finishContent` (the headers, if no body byte sent them). */
+const sendBody = (h: Handling): StepEffect => writeResult(h, h.steps.finishContent(h))
 
 const finishContent = (h: Handling): StepEffect =>
   Effect.suspend(() => {
@@ -346,15 +367,24 @@ const errorOutput = (h: Handling, error: unknown): StepEffect<ResponseBody> =>
   })
 
 const close = (h: Handling): StepEffect =>
-  Effect.map(closeResult(h), () => {
-    const state = h.state
-    state.result = null
-    state.headers = null
-    state.status = null
-    state.environ = null
-    state.bytesSent = 0
-    state.headersSent = false
+  Effect.suspend(() => {
+    const closing = closeBody(h, h.state.result)
+    if (closing === null) {
+      resetState(h)
+      return Effect.void
+    }
+    return Effect.map(closing, () => resetState(h))
   })
+
+const resetState = (h: Handling): void => {
+  const state = h.state
+  state.result = null
+  state.headers = null
+  state.status = null
+  state.environ = null
+  state.bytesSent = 0
+  state.headersSent = false
+}
 
 /** CPython's `BaseHandler` methods. */
 export const defaultSteps: Steps = {
