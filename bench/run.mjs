@@ -5,6 +5,7 @@
 //
 //   node bench/run.mjs                       everything; records the run in bench/RESULTS.md
 //   node bench/run.mjs --only inprocess,http --no-record
+//   node bench/run.mjs --only footprint --no-record      start-up cost: RSS and first answer
 //   node bench/run.mjs --rounds 5 --reps 1 --no-record          a quicker, rougher run
 //   (--duration: seconds per wrk round, --reps: rounds per server and mode)
 //   EFFECT_WSGI_BENCH_DIST=path/to/index.js node bench/run.mjs --no-record
@@ -19,12 +20,13 @@ import { parseArgs } from "node:util"
 import { runInProcess } from "./inprocess_section.mjs"
 import { runHttp } from "./http_section.mjs"
 import { runMemory } from "./memory_section.mjs"
+import { runFootprint } from "./footprint_section.mjs"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 
 const { values: options } = parseArgs({
   options: {
-    only: { type: "string", default: "inprocess,http,memory" },
+    only: { type: "string", default: "inprocess,http,memory,footprint" },
     "no-record": { type: "boolean", default: false },
     warmup: { type: "string", default: "20000" },
     rounds: { type: "string", default: "15" },
@@ -34,6 +36,8 @@ const { values: options } = parseArgs({
     "http-warmup": { type: "string", default: "1" },
     connections: { type: "string", default: "50" },
     "memory-rate": { type: "string", default: "100" },
+    "footprint-rounds": { type: "string", default: "5" },
+    "footprint-requests": { type: "string", default: "2000" },
     help: { type: "boolean", default: false }
   }
 })
@@ -42,7 +46,7 @@ if (options.help) {
   process.exit(0)
 }
 const sections = new Set(options.only.split(","))
-for (const s of sections) if (!["inprocess", "http", "memory"].includes(s)) throw new Error(`unknown section ${s}`)
+for (const s of sections) if (!["inprocess", "http", "memory", "footprint"].includes(s)) throw new Error(`unknown section ${s}`)
 
 const started = Date.now()
 const log = (message) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}\n`)
@@ -114,6 +118,8 @@ await section("http", () =>
     log
   }))
 await section("memory", () => runMemory({ rateMiBps: Number(options["memory-rate"]), log }))
+await section("footprint", () =>
+  runFootprint({ rounds: Number(options["footprint-rounds"]), requests: Number(options["footprint-requests"]), log }))
 const elapsed = (Date.now() - started) / 1000
 const after = machine()
 
@@ -145,7 +151,7 @@ const legend =
 const output = [...machineLines, "", table, "", legend, "", ...notes.map((n) => `- ${n}`), "", summary].join("\n")
 process.stdout.write(output + "\n")
 
-if (!options["no-record"] && sections.size === 3) {
+if (!options["no-record"] && sections.size === 4) {
   // Keep the sections other scripts record (npm run soak writes "## Soak").
   const previous = existsSync(`${here}RESULTS.md`) ? readFileSync(`${here}RESULTS.md`, "utf8") : ""
   const soak = previous.indexOf("\n## Soak")

@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { ErrorStream } from "./Protocol.js"
 import { OutputError } from "./HandlerError.js"
 import { formatException } from "./internal/formatException.js"

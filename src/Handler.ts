@@ -4,7 +4,11 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Context, Effect, type Fiber, Layer } from "effect"
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import { dual } from "effect/Function"
 import { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 import { ErrorLog, type ErrorLogShape } from "./ErrorLog.js"

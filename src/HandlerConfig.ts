@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Context } from "effect"
+import * as Context from "effect/Context"
 import { FileWrapper } from "./FileWrapper.js"
 import { Headers } from "./Headers.js"
 import type { CgiVariables, HeaderList } from "./Protocol.js"

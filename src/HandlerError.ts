@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * The application broke PEP 3333 (a bad status, a non-bytes chunk, a second
@@ -50,6 +50,18 @@ export class ResponseAborted extends Data.TaggedError("ResponseAborted")<{
  * @category errors
  */
 export class ApplicationError extends Data.TaggedError("ApplicationError")<{
+  readonly message: string
+  readonly cause: unknown
+}> {}
+
+/**
+ * Reading the request body failed (the client went away mid-body, a body over the
+ * server's limit, a stream error): what `Input.read` fails with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputError extends Data.TaggedError("InputError")<{
   readonly message: string
   readonly cause: unknown
 }> {}

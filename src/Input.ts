@@ -3,7 +3,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { InputError } from "./HandlerError.js"
 import type { Readable } from "node:stream"
 import type { InputStream } from "./Protocol.js"
 import { BytesInputStream } from "./internal/bytesInput.js"
@@ -18,7 +21,33 @@ import { ReadableInputStream } from "./internal/readableInput.js"
 export interface InputShape {
   /** The stream handed to the application as `wsgi.input`. */
   readonly stream: InputStream
+  /**
+   * Read up to `size` bytes of the body (to its end when left out or negative) when the
+   * Effect runs: what `stream.read(size)` gives, for Effect code.
+   */
+  readonly read: (size?: number) => Effect.Effect<Uint8Array, InputError>
 }
+
+/**
+ * `read` over a `wsgi.input` stream: what every `InputShape` here uses.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const readStream = (stream: InputStream, size?: number): Effect.Effect<Uint8Array, InputError> =>
+  Effect.tryPromise({
+    try: () => stream.read(size),
+    catch: (cause) =>
+      new InputError({ message: `reading the request body failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+  })
+
+/**
+ * An `Input` over any `wsgi.input` stream.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromStream = (stream: InputStream): InputShape => new StreamInput(stream)
 
 
 /**
@@ -35,6 +64,9 @@ export const fromReadable = (readable: Readable, limit?: number): InputShape =>
 // the old generation when it sees them survive (see LiveHandling in internal/core).
 class StreamInput implements InputShape {
   constructor(readonly stream: InputStream) {}
+  read(size?: number): Effect.Effect<Uint8Array, InputError> {
+    return readStream(this.stream, size)
+  }
 }
 
 // Shared: nothing can change an empty array.
@@ -73,6 +105,8 @@ export const layerBytes = (body?: Uint8Array | string): Layer.Layer<Input> => La
  * @category tags
  */
 export class Input extends Context.Tag("effect-wsgi/Input")<Input, InputShape>() {
+  /** See `fromStream`. */
+  static readonly fromStream = fromStream
   /** See `fromReadable`. */
   static readonly fromReadable = fromReadable
   /** See `fromBytes`. */

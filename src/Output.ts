@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { ClientDisconnected, OutputError } from "./HandlerError.js"
 import type { HeaderList } from "./Protocol.js"
 import { type ByteSink, writeToSink, flushSink } from "./internal/sink.js"

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Layer } from "effect"
+import type * as Layer from "effect/Layer"
 import { fromRecord } from "./EnvironSource.js"
 import { type MemoryErrorLog, memory as memoryErrorLog } from "./ErrorLog.js"
 import { type HandlerServices, layer, type RequestServices } from "./Handler.js"

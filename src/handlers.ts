@@ -9,11 +9,15 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, type Exit, type Fiber, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
 import type { Readable } from "node:stream"
 import * as ErrorLog from "./ErrorLog.js"
 import type { ErrorLogShape } from "./ErrorLog.js"
-import type { InputShape } from "./Input.js"
+import { type InputShape, readStream } from "./Input.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
 import type { Handling, HandlerState, StepEffect, Steps } from "./Handler.js"
@@ -24,7 +28,14 @@ import {
   type HeadersClass,
   processEnviron
 } from "./HandlerConfig.js"
-import { ApplicationError, ClientDisconnected, type HandlerError, OutputError, ResponseAborted } from "./HandlerError.js"
+import {
+  ApplicationError,
+  ClientDisconnected,
+  type HandlerError,
+  type InputError,
+  OutputError,
+  ResponseAborted
+} from "./HandlerError.js"
 import { Headers } from "./Headers.js"
 import type { OutputShape } from "./Output.js"
 import * as Output from "./Output.js"
@@ -417,6 +428,9 @@ class HandlerInput implements InputShape {
   constructor(private readonly handler: BaseHandler) {}
   get stream(): InputStream {
     return this.handler.getStdin()
+  }
+  read(size?: number): Effect.Effect<Uint8Array, InputError> {
+    return Effect.suspend(() => readStream(this.handler.getStdin(), size))
   }
 }
 

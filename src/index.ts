@@ -19,6 +19,7 @@ export {
   ApplicationError,
   ClientDisconnected,
   type HandlerError,
+  InputError,
   isClientGone,
   OutputError,
   ProtocolError,
@@ -34,7 +35,7 @@ export {
   setupTestingDefaults,
   shiftPathInfo
 } from "./Util.js"
-export { type FileLike, FileWrapper } from "./FileWrapper.js"
+export { type FileLike, fileLike, type FileOnDisk, FileWrapper } from "./FileWrapper.js"
 
 export { type MemoryOutput, Output, type OutputShape } from "./Output.js"
 export { Input, type InputShape } from "./Input.js"

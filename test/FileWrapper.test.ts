@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { FileWrapper } from "../src/FileWrapper.js"
+import { fileLike, FileWrapper } from "../src/FileWrapper.js"
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text)
 const textOf = (chunks: Iterable<Uint8Array>): Array<string> =>
@@ -153,5 +156,47 @@ describe("FileWrapper", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled)
     }
+  })
+})
+
+describe("fileLike(path)", () => {
+  const withFile = (content: string, test: (path: string) => void): void => {
+    const directory = mkdtempSync(join(tmpdir(), "effect-wsgi-filelike-"))
+    try {
+      const path = join(directory, "file.txt")
+      writeFileSync(path, content)
+      test(path)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  }
+
+  it("opens the file; a wrapper over it iterates with for...of, in blocks, and close() closes it once", () => {
+    withFile("xyz".repeat(50), (path) => {
+      const file = fileLike(path)
+      expect(file.path).toBe(path)
+      expect(file.fd).toBeGreaterThanOrEqual(0)
+      const wrapper = new FileWrapper(file, 120)
+      expect(textOf(wrapper)).toEqual(["xyz".repeat(40), "xyz".repeat(10)])
+      wrapper.close?.()
+      expect(file.fd).toBe(-1)
+      // Again: nothing happens.
+      file.close()
+      expect(() => file.read(1)).toThrow("read of closed file")
+    })
+  })
+
+  it("reads from where the file is; read(-1) reads the rest", () => {
+    withFile("abcdef", (path) => {
+      const file = fileLike(path)
+      expect(textOf([file.read(2)])).toEqual(["ab"])
+      expect(textOf([file.read(-1)])).toEqual(["cdef"])
+      expect(file.read(10).length).toBe(0)
+      file.close()
+    })
+  })
+
+  it("throws at once when the file cannot be opened", () => {
+    expect(() => fileLike(join(tmpdir(), "no such file, surely"))).toThrow(/ENOENT/)
   })
 })

@@ -10,14 +10,18 @@
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Server as NetServer } from "node:net"
-import { Cause, Context, Effect, Exit, FiberId, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Runtime from "effect/Runtime"
 import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
 import type { EnvironSourceShape } from "../EnvironSource.js"
-import { decline } from "../FileTransmitter.js"
 import { CurrentSteps, runWith, type Steps } from "../Handler.js"
 import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
 import type { HandlerError } from "../HandlerError.js"
-import type { InputShape } from "../Input.js"
+import { fromStream, type InputShape } from "../Input.js"
 import type { Application, CgiVariables } from "../Protocol.js"
 import type { TextWritable } from "./writableErrors.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
@@ -25,6 +29,7 @@ import { callUser, defaultSteps } from "./core/steps.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
 import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
+import { NodeTransmitter } from "./nodeTransmitter.js"
 import { PullInputStream } from "./pullInput.js"
 import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
 import {
@@ -76,7 +81,7 @@ const WILDCARDS: ReadonlySet<string> = new Set(["0.0.0.0", "::", ""])
 const noVariables: Readonly<CgiVariables> = Object.freeze({})
 
 /** A request without a body shares one empty, stateless `wsgi.input`. */
-const noBody: InputShape = { stream: new PullInputStream(null) }
+const noBody: InputShape = fromStream(new PullInputStream(null))
 
 /**
  * The CGI variables of one request (CPython's `get_environ`), which the core lays over
@@ -350,7 +355,7 @@ export class Gateway implements ConnectionPolicy {
     variables.chunked = chunked
 
     const fiber = Runtime.runFork(this.runtime)(
-      runWith(app, { output, input, errorLog: this.errorLog, environSource: variables, fileTransmitter: decline })
+      runWith(app, { output, input, errorLog: this.errorLog, environSource: variables, fileTransmitter: new NodeTransmitter(output) })
     )
     const exit = fiber.unsafePoll()
     if (exit !== null) {

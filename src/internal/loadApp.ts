@@ -1,7 +1,7 @@
 /**
  * Load the app a command line names: `FILE[:export]`, `.js`, `.mjs` or `.ts`.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { existsSync } from "node:fs"
 import { extname, resolve } from "node:path"
 import { pathToFileURL } from "node:url"

@@ -6,9 +6,10 @@
  * the connection may be reused once the response is done.
  */
 import type { IncomingMessage } from "node:http"
-import { Data } from "effect"
-import { ClientDisconnected } from "../HandlerError.js"
-import type { InputShape } from "../Input.js"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import { ClientDisconnected, type InputError } from "../HandlerError.js"
+import { type InputShape, readStream } from "../Input.js"
 import { PullInputStream } from "./pullInput.js"
 import { waitForData } from "./readableInput.js"
 
@@ -59,6 +60,11 @@ export class NodeRequestBody implements InputShape {
   ) {
     this.continueSender = continueSender
     this.stream = new PullInputStream(() => this.pull())
+  }
+
+  /** `wsgi.input`'s `read(size)` as an Effect. */
+  read(size?: number): Effect.Effect<Uint8Array, InputError> {
+    return readStream(this.stream, size)
   }
 
   /** True while the client still waits for a `100 Continue` we never sent. */

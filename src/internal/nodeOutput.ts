@@ -14,7 +14,8 @@
  * turn of the event loop so streamed responses are never delayed.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Effect } from "effect"
+import { Readable } from "node:stream"
+import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError } from "../HandlerError.js"
 import type { OutputShape } from "../Output.js"
 import type { HeaderList } from "../Protocol.js"
@@ -169,6 +170,54 @@ export class NodeOutput implements OutputShape, ContinueSender {
     this.response.destroy()
   }
 
+  /**
+   * True once the core handed over the head (it may still be held back): a transmitter
+   * taking over the body must not send it again.
+   */
+  headGiven(): boolean {
+    return this.headState !== HEAD_NONE
+  }
+
+  /**
+   * Send what `source` yields as the rest of the body, after the chunk held back (and the
+   * head, when still held): each chunk goes straight to `res.write`, and the next one is
+   * asked for only once the response can take more (after "drain"), so a slow client
+   * holds the reading back. `onSent` counts each chunk as it is written.
+   *
+   * Completes when the source ends (the head may still be held then: an empty source
+   * leaves it for `finish`, with a Content-Length of 0). Fails with `ClientDisconnected`
+   * when the response closes first, `OutputError` when node:http throws, and
+   * `sourceFailure(cause)` when the source does. Whenever it stops early (those failures,
+   * or interruption) the source is stopped (a `Readable` is destroyed, an iterator is
+   * returned) and the Effect ends only after that, so no read is left in flight.
+   */
+  sendStream<E>(
+    source: AsyncIterable<Uint8Array> | Readable,
+    onSent: (count: number) => void,
+    sourceFailure: (cause: unknown) => E
+  ): Effect.Effect<void, OutputError | ClientDisconnected | E> {
+    return Effect.async<void, OutputError | ClientDisconnected | E>((resume) => {
+      const pump = new StreamPump(this, source, onSent, sourceFailure)
+      pump.run().then(resume)
+      return Effect.promise(() => pump.stop())
+    })
+  }
+
+  /** Write one chunk of a `sendStream`, the held chunk (and head) first: true when the response can take more. */
+  writeStreamed(chunk: Uint8Array): boolean {
+    const previous = this.pending
+    this.pending = null
+    if (this.headState === HEAD_HELD) this.sendHeadNow(-1)
+    if (previous !== null) this.response.write(previous)
+    this.bodyBytes += chunk.length
+    return this.response.write(chunk)
+  }
+
+  /** The failure a released write left behind, for the next writer to report. */
+  releasedFailure(): OutputError | null {
+    return this.failure === null ? null : sinkFailed(this.failure)
+  }
+
   /** True when the connection must close after this response. */
   private mustClose(): boolean {
     if (this.forceClose || this.policy.closing) return true
@@ -252,3 +301,101 @@ export class NodeOutput implements OutputShape, ContinueSender {
 
 // One function for every response (no closure per request): `setImmediate` passes the output.
 const releaseHeld = (output: NodeOutput): void => output.release()
+
+/**
+ * One `NodeOutput.sendStream`: pulls a chunk, writes it, waits for "drain" when node:http
+ * asks to, until the source ends or something stops it.
+ */
+class StreamPump<E> {
+  private stopped = false
+  private wake: (() => void) | null = null
+  private finished: Promise<Effect.Effect<void, OutputError | ClientDisconnected | E>> | null = null
+  private readonly iterator: AsyncIterator<Uint8Array>
+
+  constructor(
+    private readonly output: NodeOutput,
+    private readonly source: AsyncIterable<Uint8Array> | Readable,
+    private readonly onSent: (count: number) => void,
+    private readonly sourceFailure: (cause: unknown) => E
+  ) {
+    this.iterator = source[Symbol.asyncIterator]()
+  }
+
+  run(): Promise<Effect.Effect<void, OutputError | ClientDisconnected | E>> {
+    // A throw from `onSent` or the source's own machinery is a defect of the Effect, never a rejection.
+    return (this.finished ??= this.pump().catch((defect: unknown) => Effect.die(defect)))
+  }
+
+  /** Interrupted: stop pulling, stop the source, and settle once it is stopped. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true
+      // A stream waiting for bytes that are not coming answers a destroy, not a return().
+      if (this.source instanceof Readable) this.source.destroy()
+      this.notify()
+    }
+    await this.run()
+  }
+
+  private notify(): void {
+    const wake = this.wake
+    this.wake = null
+    wake?.()
+  }
+
+  private async pump(): Promise<Effect.Effect<void, OutputError | ClientDisconnected | E>> {
+    const output = this.output
+    const response = output.response
+    const onWake = (): void => this.notify()
+    response.on("drain", onWake)
+    response.on("close", onWake)
+    try {
+      const earlier = output.releasedFailure()
+      if (earlier !== null) return await this.abandon(Effect.fail(earlier))
+      for (;;) {
+        if (this.stopped) return await this.abandon(Effect.void)
+        if (response.destroyed) return await this.abandon(Effect.fail(clientGone()))
+        if (response.writableNeedDrain) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve
+          })
+          continue
+        }
+        let item: IteratorResult<Uint8Array>
+        try {
+          item = await this.iterator.next()
+        } catch (cause) {
+          if (this.stopped) return Effect.void
+          // A stream the client's leaving destroyed says so with a premature close.
+          if (response.destroyed) return Effect.fail(clientGone())
+          return Effect.fail(this.sourceFailure(cause))
+        }
+        if (item.done) return Effect.void
+        if (this.stopped) return await this.abandon(Effect.void)
+        if (response.destroyed) return await this.abandon(Effect.fail(clientGone()))
+        const chunk = item.value
+        if (chunk.length === 0) continue
+        try {
+          output.writeStreamed(chunk)
+        } catch (error) {
+          return await this.abandon(Effect.fail(sinkFailed(error)))
+        }
+        this.onSent(chunk.length)
+      }
+    } finally {
+      response.removeListener("drain", onWake)
+      response.removeListener("close", onWake)
+    }
+  }
+
+  /** Stop the source early (a Readable is destroyed), then answer `outcome`. */
+  private async abandon<A>(outcome: A): Promise<A> {
+    if (this.source instanceof Readable) this.source.destroy()
+    try {
+      await this.iterator.return?.()
+    } catch {
+      // Stopping a source that failed: its failure is not the one to report.
+    }
+    return outcome
+  }
+}

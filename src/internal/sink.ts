@@ -3,7 +3,7 @@
  * `write(chunk)` (and maybe `flush()`). Shared by `Output.fromSink` and the class shim's
  * `SimpleHandler._write`, so both behave the same.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError, isClientGone } from "../HandlerError.js"
 import { isPromiseLike } from "./bytes.js"
 

@@ -1,7 +1,7 @@
 /**
  * Writing the app's result, chunk by chunk, through the `write` step.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Handling, StepEffect } from "../../Handler.js"
 import { ApplicationError } from "../../HandlerError.js"
 import { typeName } from "../typeName.js"

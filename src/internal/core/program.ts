@@ -9,7 +9,15 @@
  * always   = the app's result closed once; on interruption its iterator stopped too
  * ```
  */
-import { Cause, Clock, Context, Data, Effect, Exit, type Fiber, FiberId, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Runtime from "effect/Runtime"
 import { systemClock } from "../httpDate.js"
 import type { Handling, HandlerState, RequestServices, StepEffect, StepError, Steps } from "../../Handler.js"
 import type { HandlerConfig } from "../../HandlerConfig.js"

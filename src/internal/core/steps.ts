@@ -5,7 +5,7 @@
  * subclass) is wrapped so a throw becomes a typed failure, and a service's Effect is
  * created and run inside the step, so a service that throws when called fails the step.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { FileWrapper } from "../../FileWrapper.js"
 import type { Handling, StepEffect, Steps } from "../../Handler.js"
 import { ProtocolError } from "../../HandlerError.js"
