@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CgiVariables } from "./Protocol.js"
-import { readEnviron } from "./internal/readEnviron.js"
+import { readEnviron } from "./internal/compat/readEnviron.js"
 
 /**
  * Gives the request's CGI variables (CPython's `add_cgi_vars`).

@@ -8,9 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ErrorStream } from "./Protocol.js"
 import { OutputError } from "./HandlerError.js"
-import { formatException } from "./internal/formatException.js"
+import { formatException } from "./internal/compat/formatException.js"
 import { StringErrorStream } from "./internal/stringErrors.js"
-import { WritableErrorStream, type TextWritable } from "./internal/writableErrors.js"
+import { WritableErrorStream, type TextWritable } from "./internal/compat/writableErrors.js"
 
 /**
  * Where errors of one request are written.

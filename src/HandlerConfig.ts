@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import { FileWrapper } from "./FileWrapper.js"
 import { Headers } from "./Headers.js"
 import type { CgiVariables, HeaderList } from "./Protocol.js"
-import { readEnviron } from "./internal/readEnviron.js"
+import { readEnviron } from "./internal/compat/readEnviron.js"
 
 /**
  * The class used for response headers: `Headers` or a subclass.

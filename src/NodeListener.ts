@@ -7,9 +7,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { ErrorLogShape } from "./ErrorLog.js"
 import type { Application, CgiVariables } from "./Protocol.js"
-import { Gateway } from "./internal/gateway.js"
-import { RequestBodyTooLarge as BodyTooLarge } from "./internal/nodeInput.js"
-import type { TextWritable } from "./internal/writableErrors.js"
+import type { TextWritable } from "./internal/compat/writableErrors.js"
+import { Gateway } from "./internal/node/gateway.js"
+import { RequestBodyTooLarge as BodyTooLarge } from "./internal/node/nodeInput.js"
 
 /**
  * Reading `wsgi.input` past the server's `maxBodySize` (a chunked upload; a Content-Length

@@ -11,10 +11,10 @@ import type { Duplex } from "node:stream"
 import { isClientGone } from "./HandlerError.js"
 import type { NodeListenerOptions } from "./NodeListener.js"
 import type { Application } from "./Protocol.js"
-import { formatLogLine } from "./internal/accessLog.js"
-import { Gateway } from "./internal/gateway.js"
-import { afterPending, connectionOf } from "./internal/requestGuard.js"
-import { pyRepr } from "./internal/pyRepr.js"
+import { pyRepr } from "./internal/compat/pyRepr.js"
+import { formatLogLine } from "./internal/node/accessLog.js"
+import { Gateway } from "./internal/node/gateway.js"
+import { afterPending, connectionOf } from "./internal/node/requestGuard.js"
 
 /**
  * Options of `makeServer`: those of `toNodeListener`, plus the limits of the server.

@@ -10,8 +10,8 @@ import { availableParallelism } from "node:os"
 import type { Application } from "./Protocol.js"
 import { makeServer } from "./Server.js"
 import { validator } from "./Validate.js"
-import { type ServeCommand, parseArgs, usage } from "./internal/cliArgs.js"
-import { AppLoadError, loadApp } from "./internal/loadApp.js"
+import { type ServeCommand, parseArgs, usage } from "./internal/cli/cliArgs.js"
+import { AppLoadError, loadApp } from "./internal/cli/loadApp.js"
 
 /** Exit code of a command-line mistake (bad option, missing file or export). */
 const USAGE_ERROR = 2

@@ -9,33 +9,14 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
-import type { Readable } from "node:stream"
-import * as ErrorLog from "./ErrorLog.js"
-import type { ErrorLogShape } from "./ErrorLog.js"
-import { type InputShape, readStream } from "./Input.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
-import type { Handling, HandlerState, StepEffect, Steps } from "./Handler.js"
-import {
-  defaults,
-  type FileWrapperClass,
-  type HandlerConfig,
-  type HeadersClass,
-  processEnviron
-} from "./HandlerConfig.js"
-import {
-  ApplicationError,
-  ClientDisconnected,
-  type HandlerError,
-  type InputError,
-  OutputError,
-  ResponseAborted
-} from "./HandlerError.js"
+import type { Handling, HandlerState, StepEffect } from "./Handler.js"
+import { defaults, type FileWrapperClass, type HandlerConfig, type HeadersClass, processEnviron } from "./HandlerConfig.js"
+import type { HandlerError } from "./HandlerError.js"
 import { Headers } from "./Headers.js"
 import type { OutputShape } from "./Output.js"
 import * as Output from "./Output.js"
@@ -50,15 +31,23 @@ import type {
   StartResponse,
   Write
 } from "./Protocol.js"
-import { errorOf, gatewayFailure } from "./internal/core/failure.js"
+import { HandlerErrorLog, HandlerInput, MethodEnvironSource, MethodOutput } from "./internal/compat/methodServices.js"
+import { endRun, handlerSteps, runStep } from "./internal/compat/methodSteps.js"
+import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
+import {
+  contentLength,
+  isErrorStream,
+  isInputStream,
+  noStdout,
+  type StderrSink,
+  type StdinSource
+} from "./internal/compat/simpleStreams.js"
+import { WritableErrorStream } from "./internal/compat/writableErrors.js"
 import { handle, makeHandling, runtimeOf } from "./internal/core/program.js"
-import { attemptCall, defaultSteps } from "./internal/core/steps.js"
-import { copyEnviron } from "./internal/environCopy.js"
+import { defaultSteps } from "./internal/core/steps.js"
 import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
-import { readEnviron as readProcessEnviron } from "./internal/readEnviron.js"
-import { type ByteSink, flushSink, toOutputFailure, writeToSink } from "./internal/sink.js"
-import { WritableErrorStream, type TextWritable } from "./internal/writableErrors.js"
+import { type ByteSink, flushSink, writeToSink } from "./internal/sink.js"
 
 /**
  * Thrown by the methods a `BaseHandler` subclass must override.
@@ -86,65 +75,6 @@ export const readEnviron = (): Record<string, string> => readProcessEnviron()
  * @category utils
  */
 export const formatDateTime = (epochSeconds: number): string => formatHttpDate(epochSeconds)
-
-
-/** A method's result (value or Promise) as a step: what it throws is a typed failure. */
-const fromMethod = <A>(call: () => A | PromiseLike<A>): StepEffect<A> => attemptCall(call, gatewayFailure)
-
-/** `_write`/`_flush` as an output effect: anything they throw is an output failure. */
-const fromOutputMethod = (call: () => void | PromiseLike<void>): Effect.Effect<void, OutputError | ClientDisconnected> =>
-  attemptCall(call, toOutputFailure)
-
-/**
- * Run a core step for a method of the OO API, on the handler's runtime: its value when it
- * finished at once, else a Promise of it; a failure is thrown (rejected) as the error user
- * code would see.
- */
-const runStep = <A>(runtime: Runtime.Runtime<never>, step: Effect.Effect<A, unknown>): A | Promise<A> => {
-  const fiber = Runtime.runFork(runtime)(step)
-  const exit = fiber.unsafePoll()
-  if (exit !== null) return exitValue(exit)
-  return new Promise<Exit.Exit<A, unknown>>((resolve) => fiber.addObserver(resolve)).then(exitValue)
-}
-
-const exitValue = <A>(exit: Exit.Exit<A, unknown>): A => {
-  if (exit._tag === "Success") return exit.value
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw Cause.squash(exit.cause)
-  const error = failure.value
-  throw error instanceof ApplicationError ? errorOf(error) : error
-}
-
-/** How `run` ends: handled errors return, as CPython's `run` does; others are thrown. */
-const endRun = (exit: Exit.Exit<void, HandlerError>): void => {
-  if (exit._tag === "Success") return
-  const failure = Cause.failureOption(exit.cause)
-  if (failure._tag === "None") throw Cause.squash(exit.cause)
-  const error = failure.value
-  if (error instanceof ResponseAborted) return
-  // Python re-raises what handle_error raised; give back the raw error, not our wrapper.
-  throw error instanceof ApplicationError || error instanceof OutputError ? error.cause : error
-}
-
-const overridable = [
-  "setupEnviron",
-  "getScheme",
-  "startResponse",
-  "write",
-  "sendPreamble",
-  "sendHeaders",
-  "cleanupHeaders",
-  "setContentLength",
-  "finishResponse",
-  "finishContent",
-  "resultIsFile",
-  "sendfile",
-  "clientIsModern",
-  "logException",
-  "handleError",
-  "close",
-  "errorOutput"
-] as const
 
 /**
  * CPython's `wsgiref.handlers.BaseHandler`: manages the invocation of a PEP 3333 app.
@@ -337,7 +267,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   #newHandling(fiber: Fiber.RuntimeFiber<unknown, unknown> | null): Handling {
     this.#handling = makeHandling(fiber, {
       config: this,
-      steps: this.#steps(),
+      steps: handlerSteps(this, BaseHandler.prototype, this.#boundStartResponse),
       services: {
         output: this.outputService(),
         input: new HandlerInput(this),
@@ -347,166 +277,6 @@ export class BaseHandler implements HandlerState, HandlerConfig {
       state: this
     })
     return this.#handling
-  }
-
-  /** The core's steps, with this class's and this instance's overrides in place. */
-  #steps(): Steps {
-    const prototype = Object.getPrototypeOf(this) as BaseHandler
-    let steps = stepsOfClass.get(prototype)
-    if (steps === undefined) {
-      steps = withOverrides(defaultSteps, (name) => prototype[name] !== BaseHandler.prototype[name])
-      stepsOfClass.set(prototype, steps)
-    }
-    // An instance may override a step too (a method assigned to it), as in Python.
-    if (!this.#mayOverride(prototype)) return steps
-    const ownOverride = (name: StepName): boolean =>
-      Object.hasOwn(this, name) && !(name === "startResponse" && this.startResponse === this.#boundStartResponse)
-    return withOverrides(steps, ownOverride)
-  }
-
-  /**
-   * True when some step of this instance is not its class's: written out name by name,
-   * because named property loads are cheap and this runs on every request.
-   */
-  #mayOverride(prototype: BaseHandler): boolean {
-    return this.setupEnviron !== prototype.setupEnviron || this.getScheme !== prototype.getScheme ||
-      this.startResponse !== this.#boundStartResponse || this.write !== prototype.write ||
-      this.sendPreamble !== prototype.sendPreamble || this.sendHeaders !== prototype.sendHeaders ||
-      this.cleanupHeaders !== prototype.cleanupHeaders || this.setContentLength !== prototype.setContentLength ||
-      this.finishResponse !== prototype.finishResponse || this.finishContent !== prototype.finishContent ||
-      this.resultIsFile !== prototype.resultIsFile || this.sendfile !== prototype.sendfile ||
-      this.clientIsModern !== prototype.clientIsModern || this.logException !== prototype.logException ||
-      this.handleError !== prototype.handleError || this.close !== prototype.close ||
-      this.errorOutput !== prototype.errorOutput
-  }
-}
-
-type StepName = (typeof overridable)[number]
-
-/** The step table of each handler class, computed once. */
-const stepsOfClass = new WeakMap<object, Steps>()
-
-/** The handler whose steps run: the handling's state block is the handler itself. */
-const handlerOf = (h: Handling): BaseHandler => h.state as BaseHandler
-
-/** Every step as a call of the handler's method. */
-const methodSteps: Steps = {
-  setupEnviron: (h) => fromMethod(() => handlerOf(h).setupEnviron()),
-  getScheme: (h) => handlerOf(h).getScheme(),
-  startResponse: (h, status, headers, excInfo) => {
-    handlerOf(h).startResponse(status, headers, excInfo)
-  },
-  write: (h, data) => fromMethod(() => handlerOf(h).write(data)),
-  sendPreamble: (h) => fromMethod(() => handlerOf(h).sendPreamble()),
-  sendHeaders: (h) => fromMethod(() => handlerOf(h).sendHeaders()),
-  cleanupHeaders: (h) => handlerOf(h).cleanupHeaders(),
-  setContentLength: (h) => handlerOf(h).setContentLength(),
-  finishResponse: (h) => fromMethod(() => handlerOf(h).finishResponse()),
-  finishContent: (h) => fromMethod(() => handlerOf(h).finishContent()),
-  resultIsFile: (h) => handlerOf(h).resultIsFile(),
-  sendfile: (h) => fromMethod(() => handlerOf(h).sendfile()),
-  clientIsModern: (h) => handlerOf(h).clientIsModern(),
-  logException: (h, error) => fromMethod(() => handlerOf(h).logException(error)),
-  handleError: (h, error) => fromMethod(() => handlerOf(h).handleError(error)),
-  close: (h) => fromMethod(() => handlerOf(h).close()),
-  errorOutput: (h, error) => fromMethod(() => handlerOf(h).errorOutput(h.state.environ ?? ({} as Environ), h.startResponse, error))
-}
-
-/** `base` with the steps `overridden` says yes to replaced by method calls. */
-const withOverrides = (base: Steps, overridden: (name: StepName) => boolean): Steps => {
-  let steps: Steps | undefined
-  for (const name of overridable) {
-    if (!overridden(name)) continue
-    steps ??= { ...base }
-    ;(steps as unknown as Record<string, unknown>)[name] = methodSteps[name]
-  }
-  return steps ?? base
-}
-
-/** `wsgi.input`: the handler's `getStdin()`. */
-class HandlerInput implements InputShape {
-  constructor(private readonly handler: BaseHandler) {}
-  get stream(): InputStream {
-    return this.handler.getStdin()
-  }
-  read(size?: number): Effect.Effect<Uint8Array, InputError> {
-    return Effect.suspend(() => readStream(this.handler.getStdin(), size))
-  }
-}
-
-/** `wsgi.errors` is `getStderr()` itself, as in CPython, asked for when needed. */
-class HandlerErrorLog implements ErrorLogShape {
-  constructor(private readonly handler: BaseHandler) {}
-  get stream(): ErrorStream {
-    return this.handler.getStderr()
-  }
-  logException(error: unknown, tracebackLimit: number | null): Effect.Effect<void, OutputError> {
-    return Effect.suspend(() => {
-      let stderr: ErrorStream
-      try {
-        stderr = this.handler.getStderr()
-      } catch (cause) {
-        return Effect.fail(new OutputError({ message: "getStderr() failed", cause }))
-      }
-      return ErrorLog.fromStream(stderr).logException(error, tracebackLimit)
-    })
-  }
-}
-
-/** Output through the handler's `_write` and `_flush`. */
-class MethodOutput implements OutputShape {
-  constructor(private readonly handler: BaseHandler) {}
-  write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
-    return fromOutputMethod(() => this.handler._write(data))
-  }
-  flush(): Effect.Effect<void, OutputError | ClientDisconnected> {
-    return fromOutputMethod(() => this.handler._flush())
-  }
-}
-
-/**
- * The request variables through the handler's `addCgiVars`, which adds them to
- * `this.environ` (a copy of `osEnviron`, as CPython's `setup_environ` makes before).
- */
-class MethodEnvironSource implements EnvironSourceShape {
-  constructor(private readonly handler: BaseHandler) {}
-  readonly variables = Effect.suspend(() => {
-    const handler = this.handler
-    const before = handler.environ
-    handler.environ = copyEnviron(handler.osEnviron) as Environ
-    try {
-      handler.addCgiVars()
-      return Effect.succeed<CgiVariables>(handler.environ!)
-    } catch (cause) {
-      return Effect.die(cause)
-    } finally {
-      handler.environ = before
-    }
-  })
-}
-
-/** What `SimpleHandler` accepts as stdin. */
-type StdinSource = InputStream | Readable
-
-/** What `SimpleHandler` accepts as stderr. */
-type StderrSink = ErrorStream | TextWritable
-
-const isInputStream = (value: StdinSource): value is InputStream =>
-  typeof (value as InputStream).readline === "function" && typeof (value as InputStream).readlines === "function"
-
-const isErrorStream = (value: StderrSink): value is ErrorStream =>
-  typeof (value as ErrorStream).writelines === "function" && typeof (value as ErrorStream).flush === "function"
-
-const contentLength = (environ: Readonly<CgiVariables>): number => {
-  const value = environ["CONTENT_LENGTH"]
-  const length = typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN
-  return Number.isSafeInteger(length) ? length : Infinity
-}
-
-/** Where a SimpleHandler made without a stdout writes: nowhere, as an output error. */
-const noStdout: ByteSink = {
-  write() {
-    throw new Error("this handler has no stdout")
   }
 }
 

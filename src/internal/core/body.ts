@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import type { Handling, StepEffect } from "../../Handler.js"
 import { ApplicationError } from "../../HandlerError.js"
 import { typeName } from "../typeName.js"
-import { callUser } from "./steps.js"
+import { callUser } from "./call.js"
 import { userFailure } from "./failure.js"
 
 type BodyIterator = Iterator<Uint8Array> | AsyncIterator<Uint8Array>

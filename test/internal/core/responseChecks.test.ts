@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { ProtocolError } from "../../src/HandlerError.js"
-import { checkHeaders, checkStatus } from "../../src/internal/responseChecks.js"
+import { ProtocolError } from "../../../src/HandlerError.js"
+import { checkHeaders, checkStatus } from "../../../src/internal/core/responseChecks.js"
 
 // The rules as regular expressions (what the char-code loops replaced), checked against
 // every character up to U+02FF.

@@ -1,4 +1,4 @@
-import type { ErrorStream } from "../Protocol.js"
+import type { ErrorStream } from "../../Protocol.js"
 
 /** The part of a Node writable that an error stream needs. */
 export interface TextWritable {

@@ -16,9 +16,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Readable } from "node:stream"
 import * as Effect from "effect/Effect"
-import { ClientDisconnected, OutputError } from "../HandlerError.js"
-import type { OutputShape } from "../Output.js"
-import type { HeaderList } from "../Protocol.js"
+import { ClientDisconnected, OutputError } from "../../HandlerError.js"
+import type { OutputShape } from "../../Output.js"
+import type { HeaderList } from "../../Protocol.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
 
 /** What the response needs to know about the server it belongs to. */
@@ -27,6 +27,8 @@ export interface ConnectionPolicy {
   readonly closing: boolean
   /** The most unread body bytes node:http may discard to keep a connection alive. */
   readonly drainLimit: number
+  /** Writes the access log line of a response (once), if the server keeps an access log. */
+  logAccess(output: NodeOutput, status: string | null, size: number): void
 }
 
 /** The response is finished (or the client left); further writes are a disconnect. */

@@ -2,10 +2,10 @@
  * The checks `startResponse` makes on a status and a header list: CPython's assertions,
  * plus the ones that keep a response from being split (always on).
  */
-import { ProtocolError } from "../HandlerError.js"
-import type { HeaderList } from "../Protocol.js"
-import { isHopByHop } from "../Util.js"
-import { typeName } from "./typeName.js"
+import { ProtocolError } from "../../HandlerError.js"
+import type { HeaderList } from "../../Protocol.js"
+import { isHopByHop } from "../../Util.js"
+import { typeName } from "../typeName.js"
 
 // These run on every response, so they are loops over char codes rather than regular
 // expressions (several times faster on the short strings headers are).

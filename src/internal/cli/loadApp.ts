@@ -5,7 +5,7 @@ import * as Data from "effect/Data"
 import { existsSync } from "node:fs"
 import { extname, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import type { Application } from "../Protocol.js"
+import type { Application } from "../../Protocol.js"
 
 /** The app could not be loaded; `message` is the one line the CLI prints. */
 export class AppLoadError extends Data.TaggedError("AppLoadError")<{ readonly message: string }> {}

@@ -16,32 +16,22 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
-import { type ErrorLogShape, fromWritable } from "../ErrorLog.js"
-import type { EnvironSourceShape } from "../EnvironSource.js"
-import { CurrentSteps, runWith, type Steps } from "../Handler.js"
-import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "../HandlerConfig.js"
-import type { HandlerError } from "../HandlerError.js"
-import { fromStream, type InputShape } from "../Input.js"
-import type { Application, CgiVariables } from "../Protocol.js"
-import type { TextWritable } from "./writableErrors.js"
+import { type ErrorLogShape, fromWritable } from "../../ErrorLog.js"
+import { CurrentSteps, runWith } from "../../Handler.js"
+import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "../../HandlerConfig.js"
+import type { HandlerError } from "../../HandlerError.js"
+import { fromStream, type InputShape } from "../../Input.js"
+import type { Application, CgiVariables } from "../../Protocol.js"
+import type { TextWritable } from "../compat/writableErrors.js"
+import { PullInputStream } from "../pullInput.js"
+import type { ServerIdentity } from "../requestEnviron.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
-import { callUser, defaultSteps } from "./core/steps.js"
-import { applyForwarded, isTrusted } from "./forwarded.js"
-import { NodeRequestBody, RequestBodyTooLarge } from "./nodeInput.js"
+import { NodeRequestBody } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { NodeTransmitter } from "./nodeTransmitter.js"
-import { PullInputStream } from "./pullInput.js"
-import { type RequestLine, requestEnviron, type ServerIdentity } from "./requestEnviron.js"
-import {
-  absoluteAuthority,
-  ASTERISK,
-  checkRequest,
-  type Connection,
-  connectionOf,
-  type Framing,
-  type Refusal,
-  settled
-} from "./requestGuard.js"
+import { ASTERISK, checkRequest, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
+import { protocolOf, RequestVariables } from "./requestVariables.js"
+import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -82,103 +72,6 @@ const noVariables: Readonly<CgiVariables> = Object.freeze({})
 
 /** A request without a body shares one empty, stateless `wsgi.input`. */
 const noBody: InputShape = fromStream(new PullInputStream(null))
-
-/**
- * The CGI variables of one request (CPython's `get_environ`), which the core lays over
- * the environ it starts from `osEnviron`, or, when that is empty, the environ itself. It
- * is also the request line `requestEnviron` reads, so a request costs one object here.
- */
-class RequestVariables implements EnvironSourceShape, RequestLine {
-  chunked = false
-  constructor(
-    private readonly gateway: Gateway,
-    readonly method: string,
-    readonly target: string,
-    readonly protocol: string,
-    readonly rawHeaders: ReadonlyArray<string>,
-    readonly remoteAddress: string,
-    private readonly identity: ServerIdentity,
-    private readonly encrypted: boolean
-  ) {}
-
-  /** One record, laid over osEnviron (so a variable there never hides a request header). */
-  readonly variables = Effect.sync(() => {
-    const environ = requestEnviron(this, this.identity)
-    this.addConnectionVars(environ)
-    return environ
-  })
-
-  /** What the request line and headers do not say: the framing, TLS, the proxy's word. */
-  private addConnectionVars(environ: CgiVariables): void {
-    const gateway = this.gateway
-    if (this.chunked) environ["wsgi.input_terminated"] = true
-    if (this.encrypted) environ["HTTPS"] = "on"
-    // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, not Host.
-    const authority = absoluteAuthority(this.target)
-    if (authority !== null) environ["HTTP_HOST"] = authority
-    // A peer on a unix socket has no address: only local processes allowed by the socket's
-    // permissions can connect, so it is trusted as soon as any peer is (as gunicorn does).
-    const peer = this.remoteAddress
-    if (
-      gateway.forwardedAllowIps.length > 0 &&
-      (peer === "" ? gateway.unixSocket : isTrusted(peer, gateway.forwardedAllowIps))
-    ) {
-      applyForwarded(environ, gateway.forwardedAllowIps)
-    }
-  }
-}
-
-const plainText: Array<[string, string]> = [["Content-Type", "text/plain"]]
-
-/** An app that refuses the request with `status` (node:http closes the connection after it). */
-const refusal = (status: string, text: string): Application => {
-  const body = Buffer.from(`${text}\n`, "latin1")
-  return (_environ, startResponse) => {
-    startResponse(status, plainText.map(([name, value]) => [name, value]))
-    return [body]
-  }
-}
-
-const STATUS_TOO_LARGE = "413 Content Too Large"
-const tooLargeBody = Buffer.from("The request body is too large.\n", "latin1")
-
-/** `SERVER_PROTOCOL`: the two versions node:http hands over as shared strings. */
-const protocolOf = (version: string): string =>
-  version === "1.1" ? "HTTP/1.1" : version === "1.0" ? "HTTP/1.0" : `HTTP/${version}`
-
-/** The core's steps with a server's additions (CPython's `ServerHandler`). */
-const serverSteps: Steps = {
-  ...defaultSteps,
-  // CPython's ServerHandler.close: the access log line, then the usual close.
-  close: (h) =>
-    Effect.suspend(() => {
-      const output = h.services.output
-      if (output instanceof NodeOutput && output.policy instanceof Gateway) {
-        output.policy.logAccess(output, h.state.status, h.state.bytesSent)
-      }
-      return defaultSteps.close(h)
-    }),
-  // A body over the limit is the client's doing: one line, no stack trace.
-  logException: (h, error) => {
-    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.logException(h, error)
-    return Effect.sync(() => {
-      const output = h.services.output
-      const peer = output instanceof NodeOutput ? output.request.socket?.remoteAddress ?? "-" : "-"
-      try {
-        h.services.errorLog.stream.write(`${formatLogLine(peer, `code 413, message ${error.message}`)}\n`)
-      } catch {
-        // The error stream itself failed: nothing better to do with a notice.
-      }
-    })
-  },
-  errorOutput: (h, error) => {
-    if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.errorOutput(h, error)
-    return callUser(() => {
-      h.startResponse(STATUS_TOO_LARGE, plainText.map(([name, value]) => [name, value]), error)
-      return [tooLargeBody]
-    })
-  }
-}
 
 // The connection whose pending count a response holds, until it settles (closes).
 const pendingOn = Symbol("effect-wsgi/pendingOn")

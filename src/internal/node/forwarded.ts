@@ -5,7 +5,7 @@
  * themselves stay in the environ as received either way.
  */
 import { BlockList, isIP } from "node:net"
-import type { CgiVariables } from "../Protocol.js"
+import type { CgiVariables } from "../../Protocol.js"
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`, so IPv4 lists match dual-stack sockets. */
 const plain = (address: string): string => (address.startsWith("::ffff:") ? address.slice(7) : address)

@@ -8,10 +8,10 @@
 import type { IncomingMessage } from "node:http"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
-import { ClientDisconnected, type InputError } from "../HandlerError.js"
-import { type InputShape, readStream } from "../Input.js"
-import { PullInputStream } from "./pullInput.js"
-import { waitForData } from "./readableInput.js"
+import { ClientDisconnected, type InputError } from "../../HandlerError.js"
+import { type InputShape, readStream } from "../../Input.js"
+import { PullInputStream } from "../pullInput.js"
+import { waitForData } from "../readableInput.js"
 
 /**
  * The request body is larger than the server's `maxBodySize`. Reading `wsgi.input` past

@@ -16,7 +16,7 @@
  *   it, such as `gzip, chunked`, which would need decoding), or any on HTTP/1.0.
  */
 import type { IncomingMessage } from "node:http"
-import type { ServerIdentity } from "./requestEnviron.js"
+import type { ServerIdentity } from "../requestEnviron.js"
 
 /** A refused request: the status and why (for the log line). */
 export interface Refusal {
