@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // One server under test for bench/http_section.mjs, alone in its own process:
-//   node bench/http_server.mjs raw|rawPeer|bare|listener|makeServer
+//   node bench/http_server.mjs raw|rawPeer|bare|listener|makeServer|platform|httpApp
 // serves hello world on 127.0.0.1 (a free port), prints {"port": N} once listening,
 // answers a "cpu" line on stdin with {"cpu": <µs of CPU used>}, and closes when its stdin
 // ends.
@@ -58,6 +58,23 @@ if (kind === "raw") {
   const server = await makeServer("127.0.0.1", 0, hello)
   port = server.port
   close = () => server.close()
+} else if (kind === "platform" || kind === "httpApp") {
+  // @effect/platform-node's own HttpServer: a native route (the reference), or the WSGI
+  // app through toHttpApp, served the same way.
+  const { HttpRouter, HttpServer, HttpServerResponse } = await import("@effect/platform")
+  const { NodeHttpServer } = await import("@effect/platform-node")
+  const { Effect, Layer, Fiber } = await import("effect")
+  const route = kind === "platform"
+    ? HttpServerResponse.text("Hello, world!")
+    : (await loadDist()).toHttpApp(hello)
+  const server = http.createServer()
+  const router = HttpRouter.empty.pipe(HttpRouter.get("/", route))
+  const fiber = Effect.runFork(
+    Layer.launch(HttpServer.serve(router).pipe(Layer.provide(NodeHttpServer.layer(() => server, { port: 0, host: "127.0.0.1" }))))
+  )
+  await new Promise((resolve) => (server.listening ? resolve() : server.once("listening", resolve)))
+  port = server.address().port
+  close = () => Effect.runPromise(Fiber.interrupt(fiber))
 } else {
   throw new Error(`unknown server kind ${kind}`)
 }

@@ -105,4 +105,77 @@ describe("toHttpApp", () => {
       expect(outcome).toBe("failed: TypeError")
       expect(closed).toBe(1)
     })))
+
+  it.scoped("a streaming app's first chunk reaches the client while the app is still running", () =>
+    withServer(Effect.gen(function*() {
+      let release: () => void = () => {}
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const base = yield* serve((_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "text/plain"]])
+        return (async function*() {
+          yield Buffer.from("first;")
+          await gate
+          yield Buffer.from("second")
+        })()
+      })
+      const response = yield* Effect.promise(() => fetch(`${base}/wsgi/`))
+      const reader = response.body!.getReader()
+      const first = yield* Effect.promise(() => reader.read())
+      expect(Buffer.from(first.value!).toString()).toBe("first;")
+      release()
+      let rest = ""
+      for (;;) {
+        const next = yield* Effect.promise(() => reader.read())
+        if (next.done) break
+        rest += Buffer.from(next.value).toString()
+      }
+      expect(rest).toBe("second")
+    })))
+
+  it.scoped("a synchronous app's whole body goes out with the app's own head (no Content-Type added)", () =>
+    withServer(Effect.gen(function*() {
+      const base = yield* serve((_environ, startResponse) => {
+        startResponse("204 No Content", [["X-Kind", "empty"]])
+        return []
+      })
+      const response = yield* Effect.promise(() => fetch(`${base}/wsgi/`))
+      expect(response.status).toBe(204)
+      expect(response.headers.get("x-kind")).toBe("empty")
+      expect(response.headers.get("content-type")).toBe(null)
+    })))
+
+  it.scoped("a client that leaves mid-body interrupts the app: its body is stopped and closed once", () =>
+    withServer(Effect.gen(function*() {
+      let closed = 0
+      let stopped = 0
+      const base = yield* serve((_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "application/octet-stream"]])
+        const body = (async function*() {
+          try {
+            for (let i = 0;; i++) {
+              yield Buffer.alloc(64 * 1024, i)
+              await new Promise((resolve) => setTimeout(resolve, 1))
+            }
+          } finally {
+            stopped++
+          }
+        })()
+        return Object.assign(body, { close: () => void closed++ })
+      })
+      const controller = new AbortController()
+      const response = yield* Effect.promise(() => fetch(`${base}/wsgi/`, { signal: controller.signal }))
+      const reader = response.body!.getReader()
+      yield* Effect.promise(() => reader.read())
+      controller.abort()
+      yield* Effect.promise(() => reader.read().catch(() => undefined))
+      // The server notices the closed socket and interrupts the app's fiber.
+      // (Real time: it.scoped runs on the TestClock.)
+      const pause = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+      for (let i = 0; i < 100 && closed === 0; i++) yield* pause(10)
+      yield* pause(50)
+      expect(closed).toBe(1)
+      expect(stopped).toBe(1)
+    })))
 })

@@ -6,18 +6,21 @@
 import * as Cookies from "@effect/platform/Cookies"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type { Readable } from "node:stream"
 import type { ErrorLogShape } from "../ErrorLog.js"
 import { fromRecord } from "../EnvironSource.js"
 import { runWith } from "../Handler.js"
 import type { HandlerConfig } from "../HandlerConfig.js"
-import { ClientDisconnected, ResponseAborted } from "../HandlerError.js"
+import { ClientDisconnected, type HandlerError, ResponseAborted } from "../HandlerError.js"
 import { fromStream } from "../Input.js"
 import type { OutputShape } from "../Output.js"
 import type { Application, HeaderList } from "../Protocol.js"
@@ -31,12 +34,6 @@ export interface Settings {
   readonly errorLog: ErrorLogShape
   /** How many body chunks may wait for the client before `write()` waits. */
   readonly capacity: number
-}
-
-/** What the head of the response will be, once the app has started it. */
-interface Head {
-  readonly status: string
-  readonly headers: HeaderList
 }
 
 // The Node request behind an Effect request, when the server is NodeHttpServer: its raw
@@ -72,37 +69,162 @@ const pullStream = (stream: Stream.Stream<Uint8Array, unknown>) => {
   }
 }
 
-/** The HTTP response the platform sends, from the app's status and headers. */
-const toResponse = (head: Head, body: Stream.Stream<Uint8Array, ResponseAborted>): HttpServerResponse.HttpServerResponse => {
-  const code = Number(head.status.slice(0, 3))
+/** The app's status and headers as the platform's response options. */
+const responseOptions = (status: string, headerList: HeaderList): HttpServerResponse.Options => {
   const headers: Record<string, string> = {}
   const setCookies: Array<string> = []
   let contentType: string | undefined
   let contentLength: number | undefined
-  for (const [name, value] of head.headers) {
+  for (const [name, value] of headerList) {
     const key = name.toLowerCase()
     if (key === "set-cookie") setCookies.push(value)
     else if (key === "content-type") contentType = value
     else if (key === "content-length") contentLength = Number(value)
     else headers[key] = key in headers ? `${headers[key]}, ${value}` : value
   }
-  return HttpServerResponse.stream(body, {
-    status: code,
-    statusText: head.status.slice(4),
+  return {
+    status: Number(status.slice(0, 3)),
+    statusText: status.slice(4),
     headers,
     cookies: setCookies.length > 0 ? Cookies.fromSetCookie(setCookies) : Cookies.empty,
     ...(contentType === undefined ? {} : { contentType }),
     ...(contentLength === undefined || !Number.isSafeInteger(contentLength) ? {} : { contentLength })
-  })
+  }
 }
 
-/** Handle one request of a `toHttpApp` app. */
+/** Bodies up to this size are sent whole when the app finishes before the next event-loop turn. */
+const WHOLE_BODY_LIMIT = 64 * 1024
+
+const streamClosed = (): ClientDisconnected =>
+  new ClientDisconnected({ cause: new Error("the response stream was closed") })
+
+/**
+ * The `Output` of one request, and the response the platform gets from it. While the app
+ * runs without waiting, its chunks are kept; if it finishes so (the usual case), the
+ * response is its whole body. Once it waits on something (or the body passes 64 KiB),
+ * the response becomes a stream: what was kept first, then each chunk as it is written,
+ * with backpressure (`capacity` chunks may wait for the client).
+ */
+class ResponseChannel implements OutputShape {
+  private status: string | null = null
+  private headers: HeaderList = []
+  private kept: Array<Uint8Array> = []
+  private keptBytes = 0
+  private mailbox: Mailbox.Mailbox<Uint8Array, ResponseAborted> | null = null
+  private releaseScheduled = false
+  private done = false
+
+  constructor(
+    private readonly capacity: number,
+    private readonly ready: Deferred.Deferred<HttpServerResponse.HttpServerResponse>
+  ) {}
+
+  sendHead(status: string, headers: HeaderList): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.status = status
+      this.headers = headers
+      this.scheduleRelease()
+    })
+  }
+
+  write(data: Uint8Array): Effect.Effect<void, ClientDisconnected> {
+    return Effect.suspend(() => {
+      // A copy: the app may reuse its buffer once write() returns.
+      const chunk = data.slice()
+      const mailbox = this.mailbox
+      if (mailbox === null) {
+        this.kept.push(chunk)
+        this.keptBytes += chunk.length
+        if (this.keptBytes > WHOLE_BODY_LIMIT) return this.startStreaming()
+        return Effect.void
+      }
+      if (mailbox.unsafeOffer(chunk)) return Effect.void
+      return Effect.flatMap(mailbox.offer(chunk), (taken) => (taken ? Effect.void : Effect.fail(streamClosed())))
+    })
+  }
+
+  flush(): Effect.Effect<void> {
+    return Effect.void
+  }
+
+  /** The app is done (`exit`): the whole response, or the end of the stream. */
+  end(exit: Exit.Exit<void, HandlerError>, cut: () => void): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.done = true
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      const aborted = failure._tag === "Some"
+        ? failure.value instanceof ResponseAborted
+          ? failure.value
+          : new ResponseAborted({ message: failure.value.message, cause: failure.value })
+        : null
+      const mailbox = this.mailbox
+      if (mailbox !== null) {
+        if (aborted === null) return mailbox.end
+        // Cut the connection: a cleanly ended chunked body would look complete.
+        cut()
+        return Effect.asVoid(mailbox.fail(aborted))
+      }
+      if (this.status === null) {
+        Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.empty({ status: 500 })))
+      } else if (aborted === null) {
+        const body = this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)
+        const options = responseOptions(this.status, this.headers)
+        Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.raw(body, withType(options))))
+      } else {
+        // What the app wrote goes out, then the connection is cut.
+        Deferred.unsafeDone(
+          this.ready,
+          Exit.succeed(
+            HttpServerResponse.stream(
+              Stream.concat(Stream.fromIterable(this.kept), Stream.fail(aborted)).pipe(Stream.ensuring(Effect.sync(cut))),
+              responseOptions(this.status, this.headers)
+            )
+          )
+        )
+      }
+      return Effect.void
+    })
+  }
+
+  /** From now on the response is a stream: the kept chunks, then the ones still to come. */
+  private startStreaming(): Effect.Effect<void> {
+    return Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.capacity), (mailbox) => {
+      this.openStream(mailbox)
+    })
+  }
+
+  private openStream(mailbox: Mailbox.Mailbox<Uint8Array, ResponseAborted>): void {
+    if (this.mailbox !== null || this.status === null) return
+    this.mailbox = mailbox
+    const kept = this.kept
+    this.kept = []
+    // A client that leaves stops the stream: shut the mailbox so the app's writes fail as
+    // a disconnect instead of waiting forever.
+    const body = Stream.concat(Stream.fromIterable(kept), Mailbox.toStream(mailbox)).pipe(Stream.ensuring(mailbox.shutdown))
+    Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.stream(body, responseOptions(this.status, this.headers))))
+  }
+
+  /** If the app is still running on the next turn of the event loop, start streaming. */
+  private scheduleRelease(): void {
+    if (this.releaseScheduled) return
+    this.releaseScheduled = true
+    setImmediate(() => {
+      if (this.done || this.mailbox !== null) return
+      Effect.runFork(Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.capacity), (mailbox) => this.openStream(mailbox)))
+    })
+  }
+}
+
+/** The app's Content-Type, or none at all (the platform's default would add one). */
+const withType = (options: HttpServerResponse.Options): HttpServerResponse.Options =>
+  options.contentType === undefined ? options : { ...options, headers: { ...options.headers as Record<string, string>, "content-type": options.contentType } }
+
+/** Handle one request of a `toHttpApp` app: the app runs in a fiber of the request's own. */
 export const handle = (
   app: Application,
   { capacity, config, errorLog }: Settings
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest> =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const node = nodeSource(request)
     const host = request.headers["host"] ?? ""
     const portMatch = /:(\d+)$/.exec(host)
@@ -127,50 +249,30 @@ export const handle = (
       environ["SCRIPT_NAME"] = unquoteLatin1(scriptName)
       environ["PATH_INFO"] = unquoteLatin1(splitTarget(request.url).path)
     }
-
-    const head = yield* Deferred.make<Head>()
-    const body = yield* Mailbox.make<Uint8Array, ResponseAborted>(capacity)
-    const output: OutputShape = {
-      sendHead: (status, headers) =>
-        Effect.sync(() => {
-          Deferred.unsafeDone(head, Exit.succeed({ status, headers }))
-        }),
-      write: (data) =>
-        Effect.suspend(() => {
-          // A copy: the app may reuse its buffer once write() returns.
-          const chunk = data.slice()
-          if (body.unsafeOffer(chunk)) return Effect.void
-          return Effect.flatMap(body.offer(chunk), (taken) =>
-            taken ? Effect.void : Effect.fail(new ClientDisconnected({ cause: new Error("the response stream was closed") })))
-        }),
-      flush: () => Effect.void
-    }
     const input = node === undefined
       ? new PullInputStream(pullStream(request.stream))
       : new ReadableInputStream(request.source as Readable)
-
-    const handled = runWith(
-      app,
-      { output, input: fromStream(input), errorLog, environSource: fromRecord(environ) },
-      config
-    ).pipe(
-      Effect.matchEffect({
-        onFailure: (error) =>
-          Effect.zipRight(
-            error instanceof ResponseAborted
-              // Cut the connection: a cleanly ended chunked body would look complete.
-              ? Effect.sync(() => node?.socket?.destroy())
-              : Effect.void,
-            body.fail(error instanceof ResponseAborted ? error : new ResponseAborted({ message: error.message, cause: error }))
-          ),
-        onSuccess: () => body.end
-      }),
-      Effect.zipRight(Deferred.succeed(head, { status: "500 Internal Server Error", headers: [] }))
+    const ready = Deferred.unsafeMake<HttpServerResponse.HttpServerResponse>(FiberId.none)
+    const response = new ResponseChannel(capacity, ready)
+    const cut = (): void => node?.socket?.destroy()
+    const handled = Effect.flatMap(
+      Effect.exit(runWith(app, { output: response, input: fromStream(input), errorLog, environSource: fromRecord(environ) }, config)),
+      (exit) => response.end(exit, cut)
     )
-    // The handler runs detached, so an interrupted response still closes the app's result.
-    yield* Effect.forkDaemon(handled)
-    const started = yield* Deferred.await(head)
-    // A client that leaves stops the stream: shut the mailbox so the app's writes fail
-    // as a disconnect instead of waiting forever.
-    return toResponse(started, Stream.ensuring(Mailbox.toStream(body), body.shutdown))
+    return Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse>((requestFiber) => {
+      // Started at once on the request's runtime: an app that finishes without waiting
+      // (the usual case) has its whole response ready before this returns.
+      const child = Runtime.runFork(
+        Runtime.make({
+          context: requestFiber.currentContext,
+          fiberRefs: requestFiber.getFiberRefs(),
+          runtimeFlags: Runtime.defaultRuntimeFlags
+        })
+      )(handled)
+      // Otherwise it lives as long as the request's fiber: a client that leaves (or a
+      // server that shuts down) interrupts it, which stops the app's body and closes its
+      // result once.
+      if (child.unsafePoll() === null) requestFiber.addObserver(() => child.unsafeInterruptAsFork(requestFiber.id()))
+      return Deferred.await(ready)
+    })
   })
