@@ -10,7 +10,17 @@ import type { ErrorStream } from "./Protocol.js"
 import { OutputError } from "./HandlerError.js"
 import { formatException } from "./internal/compat/formatException.js"
 import { StringErrorStream } from "./internal/stringErrors.js"
-import { WritableErrorStream, type TextWritable } from "./internal/compat/writableErrors.js"
+import { WritableErrorStream } from "./internal/compat/writableErrors.js"
+
+/**
+ * The part of a Node writable (`process.stderr`) that an error stream needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TextWritable {
+  write(text: string): unknown
+}
 
 /**
  * Where errors of one request are written.

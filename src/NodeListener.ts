@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { ErrorLogShape } from "./ErrorLog.js"
 import type { Application, CgiVariables } from "./Protocol.js"
-import type { TextWritable } from "./internal/compat/writableErrors.js"
+import type { TextWritable } from "./ErrorLog.js"
 import { Gateway } from "./internal/node/gateway.js"
 import { RequestBodyTooLarge as BodyTooLarge } from "./internal/node/nodeInput.js"
 

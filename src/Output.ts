@@ -8,8 +8,43 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ClientDisconnected, OutputError } from "./HandlerError.js"
 import type { HeaderList } from "./Protocol.js"
-import { type ByteSink, writeToSink, flushSink } from "./internal/sink.js"
+import { writeToSink, flushSink } from "./internal/sink.js"
 import { concatBytes, decodeLatin1 } from "./internal/latin1.js"
+
+/**
+ * A Node writable stream, as far as the sinks use it (its "drain" protocol).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeWritableLike {
+  write(chunk: Uint8Array): boolean
+  once(event: string, listener: (...args: Array<unknown>) => void): unknown
+  on(event: string, listener: (...args: Array<unknown>) => void): unknown
+  removeListener(event: string, listener: (...args: Array<unknown>) => void): unknown
+  readonly destroyed: boolean
+  readonly writableNeedDrain: boolean
+  readonly writableEnded?: boolean
+}
+
+/**
+ * A plain sink: `write` may return how many bytes it took, or a Promise.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PlainSink {
+  write(chunk: Uint8Array): unknown
+  flush?(): unknown
+}
+
+/**
+ * What `Output.fromSink` and `SimpleHandler` accept as stdout.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ByteSink = NodeWritableLike | PlainSink
 
 /**
  * Write bytes and flush.

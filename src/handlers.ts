@@ -12,13 +12,15 @@
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
+import type { Readable } from "node:stream"
+import type { TextWritable } from "./ErrorLog.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
 import { FileWrapper } from "./FileWrapper.js"
 import type { Handling, HandlerState, StepEffect } from "./Handler.js"
 import { defaults, type FileWrapperClass, type HandlerConfig, type HeadersClass, processEnviron } from "./HandlerConfig.js"
 import type { HandlerError } from "./HandlerError.js"
 import { Headers } from "./Headers.js"
-import type { OutputShape } from "./Output.js"
+import type { ByteSink, OutputShape } from "./Output.js"
 import * as Output from "./Output.js"
 import type {
   Application,
@@ -34,20 +36,13 @@ import type {
 import { HandlerErrorLog, HandlerInput, MethodEnvironSource, MethodOutput } from "./internal/compat/methodServices.js"
 import { endRun, handlerSteps, runStep } from "./internal/compat/methodSteps.js"
 import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
-import {
-  contentLength,
-  isErrorStream,
-  isInputStream,
-  noStdout,
-  type StderrSink,
-  type StdinSource
-} from "./internal/compat/simpleStreams.js"
+import { contentLength, isErrorStream, isInputStream, noStdout } from "./internal/compat/simpleStreams.js"
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
 import { handle, makeHandling, runtimeOf } from "./internal/core/program.js"
 import { defaultSteps } from "./internal/core/steps.js"
 import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
-import { type ByteSink, flushSink, writeToSink } from "./internal/sink.js"
+import { flushSink, writeToSink } from "./internal/sink.js"
 
 /**
  * Thrown by the methods a `BaseHandler` subclass must override.
@@ -279,6 +274,22 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     return this.#handling
   }
 }
+
+/**
+ * What `SimpleHandler` accepts as stdin: an `InputStream`, or a Node `Readable`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StdinSource = InputStream | Readable
+
+/**
+ * What `SimpleHandler` accepts as stderr: an `ErrorStream`, or a Node writable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StderrSink = ErrorStream | TextWritable
 
 /**
  * CPython's `SimpleHandler`: a handler over given streams and environ, for synchronous

@@ -37,9 +37,9 @@ export {
 } from "./Util.js"
 export { type FileLike, fileLike, type FileOnDisk, FileWrapper } from "./FileWrapper.js"
 
-export { type MemoryOutput, Output, type OutputShape } from "./Output.js"
+export { type ByteSink, type MemoryOutput, type NodeWritableLike, Output, type OutputShape, type PlainSink } from "./Output.js"
 export { Input, type InputShape } from "./Input.js"
-export { ErrorLog, type ErrorLogShape, type MemoryErrorLog } from "./ErrorLog.js"
+export { ErrorLog, type ErrorLogShape, type MemoryErrorLog, type TextWritable } from "./ErrorLog.js"
 export { EnvironSource, type EnvironSourceShape } from "./EnvironSource.js"
 export { FileTransmitter, type FileTransmitterShape, type Transmission } from "./FileTransmitter.js"
 export * as HandlerConfig from "./HandlerConfig.js"
@@ -71,7 +71,9 @@ export {
   IISCGIHandler,
   NotImplementedError,
   readEnviron,
-  SimpleHandler
+  SimpleHandler,
+  type StderrSink,
+  type StdinSource
 } from "./handlers.js"
 
 export { type HttpAppOptions, toHttpApp } from "./HttpApp.js"

@@ -5,27 +5,9 @@
  */
 import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError, isClientGone } from "../HandlerError.js"
+import type { ByteSink, NodeWritableLike, PlainSink } from "../Output.js"
 import { isPromiseLike } from "./bytes.js"
 
-/** A Node writable stream, as far as we use it. */
-export interface NodeWritableLike {
-  write(chunk: Uint8Array): boolean
-  once(event: string, listener: (...args: Array<unknown>) => void): unknown
-  on(event: string, listener: (...args: Array<unknown>) => void): unknown
-  removeListener(event: string, listener: (...args: Array<unknown>) => void): unknown
-  readonly destroyed: boolean
-  readonly writableNeedDrain: boolean
-  readonly writableEnded?: boolean
-}
-
-/** A plain sink: `write` may return how many bytes it took, or a Promise. */
-export interface PlainSink {
-  write(chunk: Uint8Array): unknown
-  flush?(): unknown
-}
-
-/** What `SimpleHandler` accepts as stdout. */
-export type ByteSink = NodeWritableLike | PlainSink
 
 /** True when the sink is a Node stream (has the "drain" protocol). */
 export const isNodeWritable = (sink: ByteSink): sink is NodeWritableLike =>

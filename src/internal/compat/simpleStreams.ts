@@ -2,16 +2,10 @@
  * The streams a `SimpleHandler` is made with: Python file objects (an `InputStream`, an
  * `ErrorStream`) or their Node counterparts, told apart by their methods.
  */
-import type { Readable } from "node:stream"
+import type { StderrSink, StdinSource } from "../../handlers.js"
+import type { ByteSink } from "../../Output.js"
 import type { CgiVariables, ErrorStream, InputStream } from "../../Protocol.js"
-import type { ByteSink } from "../sink.js"
-import type { TextWritable } from "./writableErrors.js"
 
-/** What `SimpleHandler` accepts as stdin. */
-export type StdinSource = InputStream | Readable
-
-/** What `SimpleHandler` accepts as stderr. */
-export type StderrSink = ErrorStream | TextWritable
 
 export const isInputStream = (value: StdinSource): value is InputStream =>
   typeof (value as InputStream).readline === "function" && typeof (value as InputStream).readlines === "function"

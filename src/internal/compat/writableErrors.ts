@@ -1,9 +1,6 @@
+import type { TextWritable } from "../../ErrorLog.js"
 import type { ErrorStream } from "../../Protocol.js"
 
-/** The part of a Node writable that an error stream needs. */
-export interface TextWritable {
-  write(text: string): unknown
-}
 
 /** `wsgi.errors` over a Node writable such as `process.stderr`. */
 export class WritableErrorStream implements ErrorStream {

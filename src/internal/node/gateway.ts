@@ -22,7 +22,7 @@ import { CurrentHandlerConfig, type HandlerConfig, make as makeConfig } from "..
 import type { HandlerError } from "../../HandlerError.js"
 import { fromStream, type InputShape } from "../../Input.js"
 import type { Application, CgiVariables } from "../../Protocol.js"
-import type { TextWritable } from "../compat/writableErrors.js"
+import type { TextWritable } from "../../ErrorLog.js"
 import { PullInputStream } from "../pullInput.js"
 import type { ServerIdentity } from "../requestEnviron.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
