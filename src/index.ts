@@ -74,7 +74,7 @@ export {
   SimpleHandler,
   type StderrSink,
   type StdinSource
-} from "./handlers.js"
+} from "./HandlerClasses.js"
 
 export { type HttpAppOptions, toHttpApp } from "./HttpApp.js"
 

@@ -23,7 +23,7 @@ import { FileTransmitter, type FileTransmitterShape } from "../src/FileTransmitt
 import type { FileWrapper } from "../src/FileWrapper.js"
 import * as Handler from "../src/Handler.js"
 import { ApplicationError, type HandlerError, OutputError } from "../src/HandlerError.js"
-import { BaseCGIHandler, SimpleHandler } from "../src/handlers.js"
+import { BaseCGIHandler, SimpleHandler } from "../src/HandlerClasses.js"
 import { BytesInputStream } from "../src/internal/bytesInput.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
 import { Output, type OutputShape } from "../src/Output.js"

@@ -2,7 +2,7 @@
  * The streams a `SimpleHandler` is made with: Python file objects (an `InputStream`, an
  * `ErrorStream`) or their Node counterparts, told apart by their methods.
  */
-import type { StderrSink, StdinSource } from "../../handlers.js"
+import type { StderrSink, StdinSource } from "../../HandlerClasses.js"
 import type { ByteSink } from "../../Output.js"
 import type { CgiVariables, ErrorStream, InputStream } from "../../Protocol.js"
 

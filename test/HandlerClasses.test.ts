@@ -15,7 +15,7 @@ import {
   IISCGIHandler,
   NotImplementedError,
   SimpleHandler
-} from "../src/handlers.js"
+} from "../src/HandlerClasses.js"
 import { BytesInputStream } from "../src/internal/bytesInput.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
 import type { Application, CgiVariables, Environ, ErrorStream, HeaderList, InputStream, StartResponse } from "../src/Protocol.js"
