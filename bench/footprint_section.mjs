@@ -8,6 +8,7 @@
 import { fork } from "node:child_process"
 import http from "node:http"
 import { fileURLToPath } from "node:url"
+import { stopForked } from "./workers.mjs"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const RSS_TARGET_MIB = 30
@@ -69,16 +70,7 @@ const measure = async (kind, requests) => {
     const memory = await next()
     return { firstMs, listeningMs, ...memory }
   } finally {
-    if (child.exitCode === null) {
-      child.send({ cmd: "stop" })
-      await new Promise((resolve) => {
-        const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
-        child.once("exit", () => {
-          clearTimeout(kill)
-          resolve()
-        })
-      })
-    }
+    await stopForked(child)
   }
 }
 

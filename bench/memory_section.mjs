@@ -6,6 +6,7 @@
 import { fork } from "node:child_process"
 import net from "node:net"
 import { fileURLToPath } from "node:url"
+import { stopForked } from "./workers.mjs"
 import { loadDist } from "./dist.mjs"
 import { STREAM_CHUNK as CHUNK, STREAM_CHUNKS as CHUNKS, streamFill as fillByte } from "./apps.mjs"
 
@@ -127,15 +128,6 @@ export const runMemory = async ({ rateMiBps, log }) => {
       ]
     }
   } finally {
-    if (child.exitCode === null) {
-      child.send({ cmd: "stop" })
-      await new Promise((resolve) => {
-        const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
-        child.once("exit", () => {
-          clearTimeout(kill)
-          resolve()
-        })
-      })
-    }
+    await stopForked(child)
   }
 }

@@ -40,3 +40,16 @@ export const startWorker = (command, args, options = {}) => {
       })
   }
 }
+
+/** Ask a forked server (`{cmd: "stop"}` over IPC) to stop; kill it after 5 s. */
+export const stopForked = async (child) => {
+  if (child.exitCode !== null) return
+  child.send({ cmd: "stop" })
+  await new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
+    child.once("exit", () => {
+      clearTimeout(kill)
+      resolve()
+    })
+  })
+}
