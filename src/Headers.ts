@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+import { ProtocolError } from "./HandlerError.js"
+import { hasControlChar, isToken } from "./internal/headerChars.js"
 import { encodeLatin1 } from "./internal/latin1.js"
 import { typeName } from "./internal/typeName.js"
 import type { HeaderList } from "./Protocol.js"
@@ -24,6 +26,22 @@ const checkString = (role: string, value: unknown): string => {
     throw new TypeError(`${role} must be of type string (not ${typeName(value)})`)
   }
   return value
+}
+
+/** A header name that can go into a response head: a string and an HTTP token. */
+const checkName = (name: unknown): string => {
+  const text = checkString("Header name", name)
+  if (!isToken(text)) throw new ProtocolError({ message: `Header name ${JSON.stringify(text)} is not an HTTP token` })
+  return text
+}
+
+/** A header value (or parameter value) with no control character but HTAB: no response splitting. */
+const checkValue = (role: string, value: unknown): string => {
+  const text = checkString(role, value)
+  if (hasControlChar(text)) {
+    throw new ProtocolError({ message: `${role} contains a control character: ${JSON.stringify(text)}` })
+  }
+  return text
 }
 
 /** The value of the first pair named `lowered` (lower case), else null. */
@@ -75,8 +93,8 @@ export class Headers implements Iterable<[name: string, value: string]> {
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw new TypeError("Headers must be a list of name/value tuples")
       }
-      checkString("Header name", pair[0])
-      checkString("Header value", pair[1])
+      checkName(pair[0])
+      checkValue("Header value", pair[1])
     }
     this.headerList = headerList
   }
@@ -96,7 +114,8 @@ export class Headers implements Iterable<[name: string, value: string]> {
 
   /** Replaces every header `name` (any case) with a single `name: value` at the end. */
   set(name: string, value: string): void {
-    checkString("Header value", value)
+    checkName(name)
+    checkValue("Header value", value)
     this.delete(name)
     this.headerList.push([name, value])
   }
@@ -143,7 +162,8 @@ export class Headers implements Iterable<[name: string, value: string]> {
   setDefault(name: string, value: string): string {
     const existing = this.get(name)
     if (existing !== null) return existing
-    checkString("Header value", value)
+    checkName(name)
+    checkValue("Header value", value)
     this.headerList.push([name, value])
     return value
   }
@@ -156,14 +176,14 @@ export class Headers implements Iterable<[name: string, value: string]> {
    * so `{ max_age: "1" }` gives `max-age="1"`.
    */
   addHeader(name: string, value: string | null, params: Record<string, string | null> = {}): void {
-    checkString("Header name", name)
-    const parts: Array<string> = value === null ? [] : [checkString("Header value", value)]
+    checkName(name)
+    const parts: Array<string> = value === null ? [] : [checkValue("Header value", value)]
     for (const [paramName, paramValue] of Object.entries(params)) {
-      const headerParamName = paramName.replace(/_/g, "-")
+      const headerParamName = checkName(paramName.replace(/_/g, "-"))
       parts.push(
         paramValue === null
           ? headerParamName
-          : formatParam(headerParamName, checkString("Header parameter value", paramValue))
+          : formatParam(headerParamName, checkValue("Header parameter value", paramValue))
       )
     }
     this.headerList.push([name, parts.join("; ")])

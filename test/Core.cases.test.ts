@@ -22,6 +22,8 @@ import { ErrorLog, type ErrorLogShape } from "../src/ErrorLog.js"
 import { FileTransmitter, type FileTransmitterShape } from "../src/FileTransmitter.js"
 import type { FileWrapper } from "../src/FileWrapper.js"
 import * as Handler from "../src/Handler.js"
+import * as HandlerConfig from "../src/HandlerConfig.js"
+import { Headers } from "../src/Headers.js"
 import { ApplicationError, type HandlerError, OutputError } from "../src/HandlerError.js"
 import { BaseCGIHandler, SimpleHandler } from "../src/HandlerClasses.js"
 import { BytesInputStream } from "../src/internal/bytesInput.js"
@@ -553,5 +555,45 @@ describe("6c. interrupting run mid-body", () => {
       expect(cleanedUp).toBe(1)
       expect(request.output.chunks.map(text).slice(1)).toEqual(["first"])
       expect(closes()).toBe(1)
+    }))
+})
+
+describe("no path puts a line break into the head (issue 14 #3)", () => {
+  /** A Headers subclass that slips a split value past the class's own checks. */
+  class SplittingHeaders extends Headers {
+    constructor(list: HeaderList) {
+      super(list)
+      this.headerList.push(["X-Split", "a\r\nSet-Cookie: evil=1"])
+    }
+  }
+
+  it.effect("a Headers subclass that adds a CRLF value: refused as the head goes out, nothing of it sent", () =>
+    Effect.gen(function*() {
+      const request = Testing.request()
+      const exit = yield* Effect.exit(
+        Handler.run(hello).pipe(
+          Handler.withConfig(HandlerConfig.make({ headersClass: SplittingHeaders })),
+          Effect.provide(request.layer)
+        )
+      )
+      expect(request.output.text()).not.toContain("Set-Cookie: evil=1")
+      expect(request.errors.text()).toContain("Header value of X-Split contains a control or non-latin-1 character")
+      // The headers counted as sent when the head failed: the response is cut short.
+      expect(Exit.isFailure(exit)).toBe(true)
+    }))
+
+  it.effect("a step that sets a CRLF value through Headers.set is refused by Headers itself", () =>
+    Effect.gen(function*() {
+      const request = Testing.request()
+      const steps: Handler.Steps = {
+        ...Handler.defaultSteps,
+        cleanupHeaders: (h) => {
+          h.state.headers!.set("X-Split", "a\r\nSet-Cookie: evil=1")
+          Handler.defaultSteps.cleanupHeaders(h)
+        }
+      }
+      yield* Effect.exit(Handler.run(hello).pipe(Handler.withSteps(steps), Effect.provide(request.layer)))
+      expect(request.output.text()).not.toContain("Set-Cookie: evil=1")
+      expect(request.errors.text()).toContain("Header value contains a control character")
     }))
 })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { ProtocolError } from "../src/HandlerError.js"
 import { Headers } from "../src/Headers.js"
 import type { HeaderList } from "../src/Protocol.js"
 
@@ -267,6 +268,35 @@ describe("Headers", () => {
       }
       expect(seen).toEqual(["A", "B"])
       expect(headers.length).toBe(0)
+    })
+  })
+
+  describe("refuses what could split a response, in every method (beyond CPython)", () => {
+    const splitting = ["a\r\nSet-Cookie: evil=1", "a\nb", "a\rb", "a\u0000b", "a\u007fb"]
+    it.each(splitting)("a value with %j: constructor, set, setDefault, addHeader (value and parameter)", (bad) => {
+      expect(() => new Headers([["X", bad]])).toThrow(ProtocolError)
+      const headers = new Headers([["Kept", "1"]])
+      expect(() => headers.set("X", bad)).toThrow(ProtocolError)
+      expect(() => headers.setDefault("X", bad)).toThrow(ProtocolError)
+      expect(() => headers.addHeader("X", bad)).toThrow(ProtocolError)
+      expect(() => headers.addHeader("X", "ok", { name: bad })).toThrow(ProtocolError)
+      // Nothing was added by the refused calls.
+      expect(headers.items()).toEqual([["Kept", "1"]])
+    })
+
+    it.each(["", "Bad Name", "X:Y", "X\r\nY", "\u00df", "a(b)"])("a name that is not a token (%j): constructor, set, setDefault, addHeader and its parameters", (bad) => {
+      expect(() => new Headers([[bad, "v"]])).toThrow(ProtocolError)
+      const headers = new Headers()
+      expect(() => headers.set(bad, "v")).toThrow(ProtocolError)
+      expect(() => headers.setDefault(bad, "v")).toThrow(ProtocolError)
+      expect(() => headers.addHeader(bad, "v")).toThrow(ProtocolError)
+      expect(headers.length).toBe(0)
+    })
+
+    it("keeps HTAB in values, and characters above U+00FF until the block is encoded (CPython)", () => {
+      const headers = new Headers([["X-Tab", "a\tb"], ["X-Price", "5\u20ac"]])
+      expect(headers.get("X-Tab")).toBe("a\tb")
+      expect(() => headers.toBytes()).toThrow(RangeError)
     })
   })
 })

@@ -11,7 +11,8 @@ import type { HeaderList } from "../../src/Protocol.js"
 const NUM_RUNS = 200
 
 // Few names, in several cases, so operations collide often.
-const name = fc.constantFrom("Content-Type", "content-type", "CONTENT-TYPE", "X-A", "x-a", "Set-Cookie", "set-cookie", "Vary", "ß", "")
+// Tokens only: any other name is refused by every method (see Headers.test.ts).
+const name = fc.constantFrom("Content-Type", "content-type", "CONTENT-TYPE", "X-A", "x-a", "Set-Cookie", "set-cookie", "Vary")
 const value = fc.oneof(fc.constantFrom("", "a", "A", "text/plain", "1"), fc.string({ maxLength: 8 }))
 const paramName = fc.constantFrom("filename", "max_age", "a_b_c", "q")
 const paramValue = fc.oneof(fc.constant(null), fc.constant(""), fc.string({ maxLength: 6 }), fc.constantFrom('a"b', "a\\b", "x y"))
@@ -166,7 +167,7 @@ describe("Headers against a model", () => {
 
   it("toBytes is the latin-1 of toString, and refuses exactly the non-latin-1 blocks", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string({ maxLength: 6 }), fc.string({ unit: wideChar, maxLength: 6 })), { maxLength: 5 }), (pairs) => {
+      fc.property(fc.array(fc.tuple(name, fc.string({ unit: wideChar, maxLength: 6 }).filter((v) => !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(v))), { maxLength: 5 }), (pairs) => {
         const headers = new Headers(pairs.map(([n, v]) => [n, v]))
         const text = headers.toString()
         let bytes: Uint8Array | RangeError

@@ -12,6 +12,7 @@ import { httpDateNow } from "../httpDate.js"
 import { isLatin1 } from "../latin1.js"
 import { callOutput } from "./call.js"
 import { userFailure } from "./failure.js"
+import { hasUnsafeChar, isToken } from "../headerChars.js"
 import { checkHeaders, checkStatus, copyHeaderList, isBodylessStatus } from "./responseChecks.js"
 
 export const startResponse = (h: Handling, status: string, headers: HeaderList, excInfo?: unknown): void => {
@@ -81,6 +82,26 @@ const headIsLatin1 = (h: Handling): boolean =>
   h.steps.setContentLength === setContentLength && h.config.headersClass === Headers &&
   (h.config.serverSoftware === null || isLatin1(h.config.serverSoftware))
 
+/**
+ * Where an override could have changed the head since `startResponse` checked it (a step,
+ * a `Headers` subclass, a `serverSoftware`), its pairs are checked once more as they go
+ * out: no path puts a line break into the head.
+ */
+const headProblem = (h: Handling): ProtocolError | null => {
+  if (headIsLatin1(h)) return null
+  const software = h.config.serverSoftware
+  if (software !== null && hasUnsafeChar(software)) {
+    return new ProtocolError({ message: `serverSoftware contains a control or non-latin-1 character: ${JSON.stringify(software)}` })
+  }
+  for (const [name, value] of h.state.headers!.items()) {
+    if (!isToken(name)) return new ProtocolError({ message: `Header name ${JSON.stringify(name)} is not an HTTP token` })
+    if (hasUnsafeChar(value)) {
+      return new ProtocolError({ message: `Header value of ${name} contains a control or non-latin-1 character: ${JSON.stringify(value)}` })
+    }
+  }
+  return null
+}
+
 /** Encode and send head text (`text` may run user code: a `Headers` subclass). */
 const writeText = (h: Handling, text: (h: Handling) => string): StepEffect => {
   let head: string
@@ -92,6 +113,8 @@ const writeText = (h: Handling, text: (h: Handling) => string): StepEffect => {
   if (!headIsLatin1(h) && !isLatin1(head)) {
     return Effect.fail(new ProtocolError({ message: `response headers must be latin-1 text: ${JSON.stringify(head)}` }))
   }
+  const problem = h.state.headers === null ? null : headProblem(h)
+  if (problem !== null) return Effect.fail(problem)
   if (head.length === 0) return Effect.void
   const bytes = Buffer.from(head, "latin1")
   return callOutput(() => h.services.output.write(bytes))
@@ -120,6 +143,8 @@ const headList = (h: Handling): HeaderList => {
 const sendHead = (h: Handling): StepEffect => {
   const output = h.services.output
   if (output.sendHead !== undefined) {
+    const problem = headProblem(h)
+    if (problem !== null) return Effect.fail(problem)
     let headers: HeaderList
     try {
       headers = headList(h)
