@@ -835,3 +835,61 @@ describe("makeServer: access log and other options", () => {
     await expect(makeServer("127.0.0.1", server.port, underTest(hello))).rejects.toThrow(/EADDRINUSE/)
   })
 })
+
+describe("makeServer: a body that breaks its own Content-Length (issue 14 #1)", () => {
+  const declaring = (length: string, chunks: ReadonlyArray<string>, streamed = false): Application => (_environ, startResponse) => {
+    startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", length]])
+    const bytes = chunks.map((chunk) => Buffer.from(chunk, "latin1"))
+    return streamed
+      ? (async function*() {
+        for (const chunk of bytes) {
+          yield chunk
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+      })()
+      : bytes
+  }
+
+  it("longer: only the declared bytes go out, one log line with the numbers, the connection closes (nothing reaches the next request)", async () => {
+    const server = await serve(declaring("2", ["Hello"]))
+    const client = await RawClient.connect(server.port)
+    client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    const rest = (await client.end()).toString("latin1")
+    const [head, body] = rest.split("\r\n\r\n")
+    expect(head).toContain("Content-Length: 2")
+    expect(head).toContain("Connection: close")
+    expect(body).toBe("He")
+    // One response reached the client; the pipelined /b got nothing on this connection.
+    expect(rest.match(/HTTP\/1\.1 /g)).toHaveLength(1)
+    const lines = errors.text().split("\n").filter((line) => line.includes("Content-Length"))
+    expect(lines[0]).toContain("GET /a: the body is longer than its Content-Length: 2; 5 bytes written so far")
+  })
+
+  it("longer while streaming (the head already out): the surplus is dropped and the connection closes after", async () => {
+    const server = await serve(declaring("3", ["ab", "cd", "ef"], true))
+    const client = await RawClient.connect(server.port)
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    const rest = (await client.end()).toString("latin1")
+    expect(rest.split("\r\n\r\n")[1]).toBe("abc")
+    expect(errors.text()).toContain("the body is longer than its Content-Length: 3; 4 bytes written so far")
+  })
+
+  it("shorter: what the app wrote goes out, one log line, and the connection closes instead of leaving the client waiting", async () => {
+    const server = await serve(declaring("10", ["Hello"]))
+    const client = await RawClient.connect(server.port)
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    const rest = (await client.end()).toString("latin1")
+    expect(rest.split("\r\n\r\n")[1]).toBe("Hello")
+    expect(errors.text()).toContain("the body is shorter than its Content-Length: 5 of 10 bytes, connection closed")
+  })
+
+  it("exact: no log line, and the connection stays open for the next request", async () => {
+    const server = await serve(declaring("5", ["Hel", "lo"]))
+    const client = await RawClient.connect(server.port)
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect((await client.response()).body.toString("latin1")).toBe("Hello")
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect((await client.response()).body.toString("latin1")).toBe("Hello")
+    expect(errors.text()).toBe("")
+  })
+})

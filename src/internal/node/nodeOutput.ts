@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError } from "../../HandlerError.js"
 import type { OutputShape } from "../../Output.js"
 import type { HeaderList } from "../../Protocol.js"
+import { formatLogLine } from "./accessLog.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
 
 /** What the response needs to know about the server it belongs to. */
@@ -29,6 +30,8 @@ export interface ConnectionPolicy {
   readonly drainLimit: number
   /** Writes the access log line of a response (once), if the server keeps an access log. */
   logAccess(output: NodeOutput, status: string | null, size: number): void
+  /** Writes one line to the error log. */
+  logLine(line: string): void
 }
 
 /** The response is finished (or the client left); further writes are a disconnect. */
@@ -66,6 +69,10 @@ export class NodeOutput implements OutputShape, ContinueSender {
   // Set by sendHead before anything reads it.
   private rawHeaders: Array<string> = NO_HEADERS
   private hasLength = false
+  /** The body length the app declared (its Content-Length), or -1. */
+  private declared = -1
+  /** True once the body broke its declared length (logged once; the connection then closes). */
+  private mismatched = false
   private pending: Uint8Array | null = null
   private waiting = false
   private releaseScheduled = false
@@ -97,7 +104,11 @@ export class NodeOutput implements OutputShape, ContinueSender {
       const name = pair[0]
       raw[2 * i] = name
       raw[2 * i + 1] = pair[1]
-      if (name.length === 14 && name.toLowerCase() === "content-length") hasLength = true
+      if (name.length === 14 && name.toLowerCase() === "content-length") {
+        hasLength = true
+        const value = pair[1].trim()
+        if (/^\d+$/.test(value)) this.declared = Number(value)
+      }
     }
     this.statusCode = code
     this.status = status
@@ -116,6 +127,8 @@ export class NodeOutput implements OutputShape, ContinueSender {
     const response = this.response
     if (this.failure !== null) return Effect.fail(sinkFailed(this.failure))
     if (response.destroyed) return Effect.fail(clientGone())
+    if (this.declared >= 0 && this.bodyBytes + data.length > this.declared) data = this.overrun(data)
+    if (data.length === 0) return Effect.void
     const previous = this.pending
     this.pending = data
     this.bodyBytes += data.length
@@ -150,10 +163,45 @@ export class NodeOutput implements OutputShape, ContinueSender {
     if (this.pending !== null) this.scheduleRelease()
   }
 
+  /**
+   * The app wrote more than its Content-Length: never send more than it declared (the
+   * surplus would be read as the next response on a kept-alive connection). What fits is
+   * kept, the rest dropped; one log line with the numbers; the connection closes after.
+   */
+  private overrun(data: Uint8Array): Uint8Array {
+    const room = Math.max(0, this.declared - this.bodyBytes)
+    if (!this.mismatched) {
+      this.mismatched = true
+      this.logMismatch(`the body is longer than its Content-Length: ${this.declared}; ${this.bodyBytes + data.length} bytes written so far, the rest dropped, connection closed`)
+    }
+    this.forceClose = true
+    return data.subarray(0, room)
+  }
+
+  private logMismatch(what: string): void {
+    this.policy.logLine(formatLogLine(this.request.socket?.remoteAddress ?? "-", `${this.request.method} ${this.request.url}: ${what}`))
+  }
+
+  /** The connection must not carry another response (a broken length): close it after this one. */
+  private closeAfter(): void {
+    const response = this.response
+    response.shouldKeepAlive = false
+    // Held now: node:http detaches the socket from the response on "finish".
+    const socket = response.socket
+    response.once("finish", () => socket?.destroySoon())
+  }
+
   /** The response is complete: send what is held, with a Content-Length when it is all of it. */
   finish(): void {
     const response = this.response
     if (response.destroyed) return
+    // A body shorter than its Content-Length (a HEAD answer has none): say so, and close
+    // the connection after it, so the client sees it cut instead of waiting for the rest.
+    if (this.declared > this.bodyBytes && this.request.method !== "HEAD" && this.statusCode >= 200 && this.statusCode !== 204 && this.statusCode !== 304) {
+      this.logMismatch(`the body is shorter than its Content-Length: ${this.bodyBytes} of ${this.declared} bytes, connection closed`)
+      this.mismatched = true
+    }
+    if (this.mismatched) this.closeAfter()
     const last = this.pending
     this.pending = null
     if (this.headState === HEAD_HELD) this.sendHeadNow(last === null ? 0 : last.length)
