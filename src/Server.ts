@@ -103,7 +103,10 @@ const REFUSAL_LINGER = 2_000
  * 414 for a request line longer than the header limit: node reports it as a header
  * overflow, but the packet it failed on shows no line end before the limit.
  */
-const refusalOf = (error: Error & { code?: string; rawPacket?: unknown }, maxHeaderSize: number): readonly [number, string] => {
+/** A request line whose method is an RFC 9110 token: `TOKEN SP target SP HTTP/d.d CRLF`. */
+const WELL_FORMED_REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+ HTTP\/\d\.\d\r?\n/
+
+const refusalOf = (error: Error & { code?: string; rawPacket?: unknown; bytesParsed?: unknown }, maxHeaderSize: number): readonly [number, string] => {
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW": {
       const packet = error.rawPacket
@@ -112,6 +115,18 @@ const refusalOf = (error: Error & { code?: string; rawPacket?: unknown }, maxHea
         if (lineEnd === -1 || lineEnd > maxHeaderSize) return [414, "URI Too Long"]
       }
       return [431, "Request Header Fields Too Large"]
+    }
+    case "HPE_INVALID_METHOD": {
+      // RFC 9110 §9.1: any token is a method; one node:http does not know is not
+      // implemented here (501). A method that is not a token is malformed (400).
+      // The failing request line starts after the last line end before the failure
+      // (requests before it in the same packet were parsed).
+      const packet = error.rawPacket
+      if (!Buffer.isBuffer(packet)) return [400, "Bad Request"]
+      const at = Math.min(typeof error.bytesParsed === "number" ? error.bytesParsed : 0, packet.length)
+      const start = at === 0 ? 0 : packet.lastIndexOf(10, at - 1) + 1
+      const line = packet.subarray(start, Math.min(packet.length, start + maxHeaderSize)).toString("latin1")
+      return WELL_FORMED_REQUEST_LINE.test(line) ? [501, "Not Implemented"] : [400, "Bad Request"]
     }
     case "ERR_HTTP_REQUEST_TIMEOUT":
       return [408, "Request Timeout"]

@@ -84,8 +84,13 @@ const refused: ReadonlyArray<Refused> = [
   { name: "a second Host behind 2 500 headers", send: `GET /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(2_500)}Host: evil\r\n\r\n`, status: "HTTP/1.1 400 Bad Request" },
   { name: "Transfer-Encoding: gzip, chunked behind 2 500 headers", send: `POST /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(2_500)}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`, status: "HTTP/1.1 501 Not Implemented" },
   // Methods, targets, versions, Host.
-  { name: "an unknown method", send: `FOO /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
-  { name: "a lower-case method", send: `get /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
+  // RFC 9110 §9.1: any token is a method; one this server does not implement gets 501.
+  { name: "an unknown method", send: `FOO /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 501 Not Implemented" },
+  { name: "BREW (a token node:http does not list)", send: `BREW /pot HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 501 Not Implemented" },
+  { name: "-BLARGH (a token starting with a dash)", send: `-BLARGH /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 501 Not Implemented" },
+  { name: "a lower-case method (a token, case matters)", send: `get /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 501 Not Implemented" },
+  { name: "a method that is not a token", send: `GE(T /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
+  { name: "a method with a control character", send: `GE\x01T /s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
   { name: "CONNECT (no tunnels)", send: `CONNECT x:443 HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 501 Not Implemented" },
   { name: "asterisk-form on GET", send: `GET * HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
   { name: "absolute-form with a scheme other than http(s)", send: `GET ftp://x/s HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 400 Bad Request" },
