@@ -495,7 +495,13 @@ describe("makeServer: errors and clients that go away", () => {
     const client = await RawClient.connect(server.port)
     client.send("GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
     const received = await client.end()
-    // Whatever arrived is not a complete response, and the pipelined request was not answered.
+    // What the app wrote went out (issue 14 #2: before, the held head and chunk were
+    // dropped and the client got nothing, which HTTP clients retry)...
+    const text = received.toString("latin1")
+    expect(text.startsWith("HTTP/1.1 200 OK\r\n")).toBe(true)
+    expect(text).toContain("first part, ")
+    expect(text).toContain("second part, ")
+    // ...but it is not a complete response, and the pipelined request was not answered.
     expect(received.toString("latin1")).not.toContain("0\r\n\r\n")
     expect(received.toString("latin1")).not.toContain("Hello world!")
     expect(errors.text()).toContain("Error: boom after headers")

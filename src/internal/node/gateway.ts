@@ -374,16 +374,18 @@ export class Gateway implements ConnectionPolicy {
     } else {
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "Some" && failure.value._tag === "ResponseAborted") {
-        // Logged by the core already; the connection must not look like a complete response.
+        // Logged by the core already: what the app wrote goes out, then the connection is
+        // cut, so it cannot look like a complete response.
         this.logAccess(output, output.status, output.bodyBytes)
+        output.cutAfterWritten()
       } else {
         // Not even the error page could be sent: report it and cut the connection.
         this.report(failure._tag === "Some" ? failure.value : Cause.squash(exit.cause))
-      }
-      try {
-        output.abort()
-      } catch {
-        // Destroying a response does not throw unless it was patched to: nothing left to do.
+        try {
+          output.abort()
+        } catch {
+          // Destroying a response does not throw unless it was patched to: nothing left to do.
+        }
       }
     }
     if (this.closing && this.onIdleWhileClosing !== null) {

@@ -221,6 +221,27 @@ export class NodeOutput implements OutputShape, ContinueSender {
   }
 
   /**
+   * The app failed after its headers: what it wrote goes out (the held head and chunk,
+   * unframed as a whole: no Content-Length, no last chunk), then the connection is cut, so
+   * the client sees a response cut short rather than nothing (which HTTP clients retry).
+   */
+  cutAfterWritten(): void {
+    const response = this.response
+    if (response.destroyed) return
+    const last = this.pending
+    this.pending = null
+    const socket = response.socket
+    try {
+      if (this.headState === HEAD_HELD) this.sendHeadNow(-1)
+      if (last !== null) response.write(last)
+    } catch {
+      // node:http refused the bytes: nothing of the response can go out.
+    }
+    if (socket === null) response.destroy()
+    else socket.destroySoon()
+  }
+
+  /**
    * True once the core handed over the head (it may still be held back): a transmitter
    * taking over the body must not send it again.
    */
