@@ -8,7 +8,7 @@
 import { fork } from "node:child_process"
 import http from "node:http"
 import { fileURLToPath } from "node:url"
-import { stopForked } from "./workers.mjs"
+import { messagesOf, stopForked } from "./workers.mjs"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const RSS_TARGET_MIB = 30
@@ -44,15 +44,7 @@ const get = (port, agent) =>
 const measure = async (kind, requests) => {
   const started = performance.now()
   const child = fork(`${here}footprint_server.mjs`, [kind], { execArgv: ["--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"] })
-  const messages = []
-  const waiters = []
-  child.on("message", (m) => (waiters.length ? waiters.shift()(m) : messages.push(m)))
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (messages.length) return resolve(messages.shift())
-      waiters.push(resolve)
-      child.once("exit", (code) => reject(new Error(`footprint server (${kind}) exited (${code})`)))
-    })
+  const next = messagesOf(child, `footprint server (${kind})`)
   try {
     const { port, listeningMs } = await next()
     await get(port, false)

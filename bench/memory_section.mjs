@@ -6,7 +6,7 @@
 import { fork } from "node:child_process"
 import net from "node:net"
 import { fileURLToPath } from "node:url"
-import { stopForked } from "./workers.mjs"
+import { messagesOf, stopForked } from "./workers.mjs"
 import { loadDist } from "./dist.mjs"
 import { STREAM_CHUNK as CHUNK, STREAM_CHUNKS as CHUNKS, streamFill as fillByte } from "./apps.mjs"
 
@@ -95,15 +95,7 @@ export const runMemory = async ({ rateMiBps, log }) => {
     }
   }
   const child = fork(`${here}memory_server.mjs`, [], { execArgv: ["--expose-gc", ...(process.env.MEMFLAGS ? process.env.MEMFLAGS.split(" ") : [])], stdio: ["ignore", "inherit", "inherit", "ipc"] })
-  const messages = []
-  const waiters = []
-  child.on("message", (m) => (waiters.length ? waiters.shift()(m) : messages.push(m)))
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (messages.length) return resolve(messages.shift())
-      waiters.push(resolve)
-      child.once("exit", (code) => reject(new Error(`memory server exited (${code})`)))
-    })
+  const next = messagesOf(child, `memory server`)
   try {
     const { port } = await next()
     log(`memory: reading 1 GiB at ${rateMiBps} MiB/s`)

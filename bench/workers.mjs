@@ -53,3 +53,16 @@ export const stopForked = async (child) => {
     })
   })
 }
+
+/** The messages a forked server sends, one per call of the function returned, in order; rejects if it exits first. */
+export const messagesOf = (child, name) => {
+  const messages = []
+  const waiters = []
+  child.on("message", (m) => (waiters.length ? waiters.shift()(m) : messages.push(m)))
+  return () =>
+    new Promise((resolve, reject) => {
+      if (messages.length) return resolve(messages.shift())
+      waiters.push(resolve)
+      child.once("exit", (code) => reject(new Error(`${name} exited (${code})`)))
+    })
+}
