@@ -8,7 +8,7 @@
  *
  * The client connects from 127.0.0.5 (all of 127/8 is loopback), nginx from 127.0.0.1, so
  * the trusted proxy and the client are told apart. Skipped, with the reason printed, only
- * when there is no nginx binary (`apt-get install -y nginx`).
+ * when there is no nginx binary (`apt-get install -y nginx`); with CI set, that fails instead.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -37,8 +37,14 @@ const findNginx = (): string | null => {
 }
 
 const nginx = findNginx()
-if (nginx === null) {
-  console.warn("[test/deploy/nginx.test.ts] skipped: no nginx binary (on PATH or in /usr/sbin); install it with `apt-get install -y nginx`")
+const noNginx = "no nginx binary (on PATH or in /usr/sbin); install it with `apt-get install -y nginx`"
+// With CI set (to anything but "", "0" or "false") a missing nginx fails instead of skipping.
+if (nginx === null && !["", "0", "false"].includes((process.env["CI"] ?? "").trim().toLowerCase())) {
+  it("needs nginx, which CI must provide (.ci/run installs it)", () => {
+    throw new Error(`CI is set but there is ${noNginx}`)
+  })
+} else if (nginx === null) {
+  console.warn(`[test/deploy/nginx.test.ts] skipped: ${noNginx}`)
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; the tests start right after). */
