@@ -105,10 +105,25 @@ export type NodeListener = (request: IncomingMessage, response: ServerResponse) 
  * reads). Request limits other than the body size (header size, timeouts) belong to the
  * server: see `makeServer`.
  *
+ * Mounted under a router that strips its mount point from `request.url` and keeps the
+ * target in `request.originalUrl` (Express and connect: `app.use("/wsgi", listener)`), the
+ * stripped part is `SCRIPT_NAME` and the rest `PATH_INFO`, both percent-decoded as latin-1
+ * like `PATH_INFO` always is: `/wsgi/a/b?x=1` reaches the app as SCRIPT_NAME "/wsgi",
+ * PATH_INFO "/a/b", QUERY_STRING "x=1", and `/wsgi` itself as SCRIPT_NAME "/wsgi", PATH_INFO
+ * "", so `applicationUri` and `requestUri` give the URLs the client used. Routers nest
+ * (`/outer/inner`). When `originalUrl` is missing, equal to `url`, or does not end with
+ * url's path (a rewritten url rather than a stripped one), SCRIPT_NAME is "" and PATH_INFO
+ * comes from `request.url`, as in a plain `node:http` server.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const toNodeListener = (app: Application, options: NodeListenerOptions = {}): NodeListener => {
   const gateway = new Gateway(app, options)
-  return (request, response) => gateway.handle(request, response, false)
+  return (request, response) => gateway.handle(request, response, false, (request as MountedRequest).originalUrl)
+}
+
+/** What Express and connect add to a request they route: the target as it came. */
+interface MountedRequest extends IncomingMessage {
+  readonly originalUrl?: unknown
 }

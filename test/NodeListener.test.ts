@@ -7,10 +7,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
+import express from "express"
 import { afterEach, describe, expect, it } from "vitest"
 import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
 import { type NodeListenerOptions, RequestBodyTooLarge, toNodeListener } from "../src/NodeListener.js"
+import { mountPoint } from "../src/internal/requestEnviron.js"
 import type { Application, InputStream } from "../src/Protocol.js"
+import { applicationUri, requestUri } from "../src/Util.js"
 import { destroyAllClients, header, RawClient, rawRequest } from "./support/rawHttp.js"
 import { underTest } from "./support/underTest.js"
 
@@ -203,5 +206,174 @@ describe("toNodeListener", () => {
     const environ = JSON.parse(body) as Record<string, unknown>
     expect(environ["wsgi.url_scheme"]).toBe("https")
     expect(environ["HTTPS"]).toBe("on")
+  })
+})
+
+/** The paths of the environ, and the URLs `applicationUri` and `requestUri` build from it. */
+const paths: Application = (environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "application/json"]])
+  return [Buffer.from(JSON.stringify({
+    SCRIPT_NAME: environ["SCRIPT_NAME"],
+    PATH_INFO: environ["PATH_INFO"],
+    QUERY_STRING: environ["QUERY_STRING"],
+    applicationUri: applicationUri(environ),
+    requestUri: requestUri(environ)
+  }), "latin1")]
+}
+
+interface Paths {
+  readonly SCRIPT_NAME: string
+  readonly PATH_INFO: string
+  readonly QUERY_STRING: string
+  readonly applicationUri: string
+  readonly requestUri: string
+}
+
+/** What `paths` saw for `target`, as a list of [target, result] for one toEqual. */
+const pathsOf = async (port: number, targets: ReadonlyArray<string>): Promise<Array<[string, Paths]>> => {
+  const seen: Array<[string, Paths]> = []
+  for (const target of targets) {
+    const response = await fetch(`http://127.0.0.1:${port}${target}`)
+    expect(response.status, target).toBe(200)
+    seen.push([target, JSON.parse(Buffer.from(await response.arrayBuffer()).toString("latin1")) as Paths])
+  }
+  return seen
+}
+
+const pathsListener = () => {
+  errors = ErrorLog.memory()
+  return toNodeListener(underTest(paths), { errorLog: errors })
+}
+
+describe("toNodeListener under a mount point", () => {
+  it("a plain node:http server: SCRIPT_NAME is empty and PATH_INFO the whole path", async () => {
+    const port = await listen(createServer(pathsListener()))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/wsgi/a/b?x=1", "/wsgi", "/"])).toEqual([
+      ["/wsgi/a/b?x=1", { SCRIPT_NAME: "", PATH_INFO: "/wsgi/a/b", QUERY_STRING: "x=1", applicationUri: `${origin}/`, requestUri: `${origin}/wsgi/a/b?x=1` }],
+      ["/wsgi", { SCRIPT_NAME: "", PATH_INFO: "/wsgi", QUERY_STRING: "", applicationUri: `${origin}/`, requestUri: `${origin}/wsgi` }],
+      ["/", { SCRIPT_NAME: "", PATH_INFO: "/", QUERY_STRING: "", applicationUri: `${origin}/`, requestUri: `${origin}/` }]
+    ])
+  })
+
+  it("Express app.use(\"/wsgi\", …): the mount point is SCRIPT_NAME, the rest PATH_INFO", async () => {
+    const app = express()
+    app.use("/wsgi", pathsListener())
+    const port = await listen(createServer(app))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/wsgi/a/b?x=1", "/wsgi", "/wsgi?x=1", "/wsgi/", "/wsgi/p%41th%2Fx", "/WSGI/a"])).toEqual([
+      ["/wsgi/a/b?x=1", { SCRIPT_NAME: "/wsgi", PATH_INFO: "/a/b", QUERY_STRING: "x=1", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi/a/b?x=1` }],
+      ["/wsgi", { SCRIPT_NAME: "/wsgi", PATH_INFO: "", QUERY_STRING: "", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi` }],
+      ["/wsgi?x=1", { SCRIPT_NAME: "/wsgi", PATH_INFO: "", QUERY_STRING: "x=1", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi?x=1` }],
+      ["/wsgi/", { SCRIPT_NAME: "/wsgi", PATH_INFO: "/", QUERY_STRING: "", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi/` }],
+      // Decoded as PATH_INFO always is (an escaped "/" too, as CPython does).
+      ["/wsgi/p%41th%2Fx", { SCRIPT_NAME: "/wsgi", PATH_INFO: "/pAth/x", QUERY_STRING: "", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi/pAth/x` }],
+      // Express matches without regard to case: SCRIPT_NAME is what the client sent.
+      ["/WSGI/a", { SCRIPT_NAME: "/WSGI", PATH_INFO: "/a", QUERY_STRING: "", applicationUri: `${origin}/WSGI`, requestUri: `${origin}/WSGI/a` }]
+    ])
+  })
+
+  it("a mount point with percent-escapes is decoded as latin-1, and quoted back by applicationUri", async () => {
+    const app = express()
+    app.use("/caf%C3%A9", pathsListener())
+    const port = await listen(createServer(app))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/caf%C3%A9/men%C3%BC?q=%C3%A9"])).toEqual([
+      ["/caf%C3%A9/men%C3%BC?q=%C3%A9", {
+        SCRIPT_NAME: "/caf\u00c3\u00a9",
+        PATH_INFO: "/men\u00c3\u00bc",
+        QUERY_STRING: "q=%C3%A9",
+        applicationUri: `${origin}/caf%C3%A9`,
+        requestUri: `${origin}/caf%C3%A9/men%C3%BC?q=%C3%A9`
+      }]
+    ])
+  })
+
+  it("Express mounted at \"/\" (or without a path) strips nothing", async () => {
+    const app = express()
+    app.use("/root", pathsListener())
+    app.use("/", pathsListener())
+    const port = await listen(createServer(app))
+    const bare = express()
+    bare.use(pathsListener())
+    const barePort = await listen(createServer(bare))
+    for (const [at, origin] of [[port, `http://127.0.0.1:${port}`], [barePort, `http://127.0.0.1:${barePort}`]] as const) {
+      expect(await pathsOf(at, ["/a/b?x=1", "/"])).toEqual([
+        ["/a/b?x=1", { SCRIPT_NAME: "", PATH_INFO: "/a/b", QUERY_STRING: "x=1", applicationUri: `${origin}/`, requestUri: `${origin}/a/b?x=1` }],
+        ["/", { SCRIPT_NAME: "", PATH_INFO: "/", QUERY_STRING: "", applicationUri: `${origin}/`, requestUri: `${origin}/` }]
+      ])
+    }
+  })
+
+  it("nested routers: app.use(\"/outer\", router) with router.use(\"/inner\", …) mount at /outer/inner", async () => {
+    const router = express.Router()
+    router.use("/inner", pathsListener())
+    const app = express()
+    app.use("/outer", router)
+    const port = await listen(createServer(app))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/outer/inner/a/b?x=1", "/outer/inner", "/outer/inner/"])).toEqual([
+      ["/outer/inner/a/b?x=1", { SCRIPT_NAME: "/outer/inner", PATH_INFO: "/a/b", QUERY_STRING: "x=1", applicationUri: `${origin}/outer/inner`, requestUri: `${origin}/outer/inner/a/b?x=1` }],
+      ["/outer/inner", { SCRIPT_NAME: "/outer/inner", PATH_INFO: "", QUERY_STRING: "", applicationUri: `${origin}/outer/inner`, requestUri: `${origin}/outer/inner` }],
+      ["/outer/inner/", { SCRIPT_NAME: "/outer/inner", PATH_INFO: "/", QUERY_STRING: "", applicationUri: `${origin}/outer/inner`, requestUri: `${origin}/outer/inner/` }]
+    ])
+  })
+
+  it("a connect-style router on node:http (express.Router() as the request handler)", async () => {
+    const router = express.Router()
+    router.use("/wsgi", pathsListener())
+    const port = await listen(createServer((request, response) => {
+      router(request as express.Request, response as express.Response, () => {
+        response.statusCode = 404
+        response.end()
+      })
+    }))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/wsgi/a?x=1", "/wsgi"])).toEqual([
+      ["/wsgi/a?x=1", { SCRIPT_NAME: "/wsgi", PATH_INFO: "/a", QUERY_STRING: "x=1", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi/a?x=1` }],
+      ["/wsgi", { SCRIPT_NAME: "/wsgi", PATH_INFO: "", QUERY_STRING: "", applicationUri: `${origin}/wsgi`, requestUri: `${origin}/wsgi` }]
+    ])
+    expect((await fetch(`${origin}/elsewhere`)).status).toBe(404)
+  })
+
+  it("a url rewritten rather than stripped (originalUrl does not end with it) is not a mount point", async () => {
+    const app = express()
+    app.use((request, _response, next) => {
+      if (request.url.startsWith("/old/")) request.url = `/new/${request.url.slice("/old/".length)}`
+      next()
+    })
+    app.use(pathsListener())
+    const port = await listen(createServer(app))
+    const origin = `http://127.0.0.1:${port}`
+    expect(await pathsOf(port, ["/old/a?x=1"])).toEqual([
+      ["/old/a?x=1", { SCRIPT_NAME: "", PATH_INFO: "/new/a", QUERY_STRING: "x=1", applicationUri: `${origin}/`, requestUri: `${origin}/new/a?x=1` }]
+    ])
+  })
+
+  it("streams a request body through an Express mount point", async () => {
+    errors = ErrorLog.memory()
+    const app = express()
+    app.use("/wsgi", toNodeListener(underTest(echo), { errorLog: errors }))
+    const port = await listen(createServer(app))
+    const response = await fetch(`http://127.0.0.1:${port}/wsgi/upload`, { method: "POST", body: "payload" })
+    expect(response.status).toBe(201)
+    expect(await response.text()).toBe("POST payload")
+  })
+
+  it("mountPoint: the prefix a router cut off, or null when the two targets do not fit", () => {
+    expect(mountPoint("/wsgi/a/b?x=1", "/a/b?x=1")).toEqual({ scriptName: "/wsgi", pathInfo: "/a/b" })
+    expect(mountPoint("/wsgi", "/")).toEqual({ scriptName: "/wsgi", pathInfo: "" })
+    expect(mountPoint("/wsgi?x=1", "/?x=1")).toEqual({ scriptName: "/wsgi", pathInfo: "" })
+    // Effect's HttpRouter.mount hands on "?x=1" for "/wsgi?x=1".
+    expect(mountPoint("/wsgi?x=1", "?x=1")).toEqual({ scriptName: "/wsgi", pathInfo: "" })
+    expect(mountPoint("/wsgi/", "/")).toEqual({ scriptName: "/wsgi", pathInfo: "/" })
+    expect(mountPoint("/a/b", "/a/b")).toBeNull()
+    // An absolute-form target keeps its authority in url too.
+    expect(mountPoint("http://h/wsgi/a", "http://h/a")).toEqual({ scriptName: "/wsgi", pathInfo: "/a" })
+    // Not a prefix of whole segments, or not a cut at all.
+    expect(mountPoint("/wsgi/a", "/b")).toBeNull()
+    expect(mountPoint("/wsgia", "a")).toBeNull()
+    expect(mountPoint("//a", "/a")).toBeNull()
+    expect(mountPoint("/a", "/a?x=1")).toBeNull()
   })
 })

@@ -63,6 +63,37 @@ export const splitTarget = (target: string): { readonly path: string; readonly q
   return question === -1 ? { path: rest, query: "" } : { path: rest.slice(0, question), query: rest.slice(question + 1) }
 }
 
+/** Where a router mounted an app: the path it stripped and the rest, both still percent-encoded. */
+export interface MountPoint {
+  /** The stripped prefix (`SCRIPT_NAME` once decoded): "/wsgi". */
+  readonly scriptName: string
+  /** The rest of the original path (`PATH_INFO` once decoded): "/a/b", or "" for "/wsgi" itself. */
+  readonly pathInfo: string
+}
+
+/**
+ * The mount point of a request a router (Express, connect, Effect's `HttpRouter.mount`)
+ * handed on with its prefix stripped from `url` and the target as sent in `originalUrl`:
+ * the original path is the prefix followed by url's path. Routers give "/" (or "") for the
+ * mount point itself, so "/wsgi" with url "/" is mounted at "/wsgi" with an empty rest.
+ * `null` when nothing was stripped, or when the two paths do not fit together (a router
+ * that rewrote the url rather than cut it).
+ */
+export const mountPoint = (originalUrl: string, url: string): MountPoint | null => {
+  if (originalUrl === url) return null
+  const original = splitTarget(originalUrl).path
+  const rest = splitTarget(url).path
+  let split: number
+  if (original.endsWith(rest)) split = original.length - rest.length
+  // The router added the slash: nothing was left after the prefix.
+  else if (rest === "/") split = original.length
+  else return null
+  // A prefix is a path of its own ("/x"), not a cut inside a segment.
+  if (split === 0 || original.charCodeAt(0) !== 47 /* "/" */ || original.charCodeAt(split - 1) === 47) return null
+  const pathInfo = original.slice(split)
+  return pathInfo === "" || pathInfo.charCodeAt(0) === 47 ? { scriptName: original.slice(0, split), pathInfo } : null
+}
+
 
 /** A header name's CGI key (`User-Agent` → `USER_AGENT`) and its `HTTP_` variable. */
 interface HeaderKey {

@@ -9,7 +9,6 @@
  */
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Server as NetServer } from "node:net"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -24,13 +23,14 @@ import { fromStream, type InputShape } from "../../Input.js"
 import type { Application, CgiVariables } from "../../Protocol.js"
 import type { TextWritable } from "../../ErrorLog.js"
 import { PullInputStream } from "../pullInput.js"
-import type { ServerIdentity } from "../requestEnviron.js"
+import { mountPoint, type ServerIdentity } from "../requestEnviron.js"
 import { formatAccessLine, formatLogLine } from "./accessLog.js"
 import { NodeRequestBody } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { NodeTransmitter } from "./nodeTransmitter.js"
 import { ASTERISK, checkRequest, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
 import { protocolOf, RequestVariables } from "./requestVariables.js"
+import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
@@ -63,9 +63,6 @@ const isErrorLog = (value: ErrorLogShape | TextWritable): value is ErrorLogShape
 const stderrLine = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
-
-// Addresses that stand for every local address: a connection's own says which one it used.
-const WILDCARDS: ReadonlySet<string> = new Set(["0.0.0.0", "::", ""])
 
 // Frozen, so every environ starts as a plain `{}` (see environCopy).
 const noVariables: Readonly<CgiVariables> = Object.freeze({})
@@ -116,11 +113,14 @@ export class Gateway implements ConnectionPolicy {
   /** The two refusals, as apps. */
   private readonly tooLarge: Application
   private readonly badRequest: Application
+  /** SERVER_NAME and SERVER_PORT by the listening server (when makeServer did not fix them). */
+  private readonly identities: ServerIdentities
   /** The runtime every request runs on, built once: the server's configuration and steps. */
   private readonly runtime: Runtime.Runtime<never>
 
   constructor(readonly app: Application, options: GatewayOptions = {}) {
     this.serverSoftware = options.serverSoftware ?? defaultServerSoftware
+    this.identities = new ServerIdentities(this.serverSoftware)
     this.config = makeConfig({
       httpVersion: "1.1",
       serverSoftware: this.serverSoftware,
@@ -148,8 +148,13 @@ export class Gateway implements ConnectionPolicy {
     })
   }
 
-  /** Handle one request; `expectContinue` when the client waits for `100 Continue` from us. */
-  handle(request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void {
+  /**
+   * Handle one request; `expectContinue` when the client waits for `100 Continue` from us.
+   * `originalUrl` is the request's `originalUrl` when a router may have handed it on
+   * (`toNodeListener`: Express and connect keep the target there and strip their mount
+   * point from `url`); makeServer passes none.
+   */
+  handle(request: IncomingMessage, response: ServerResponse, expectContinue: boolean, originalUrl?: unknown): void {
     // Count the responses in flight on the connection, so refusals wait for them.
     const connection = connectionOf(request.socket)
     connection.pending++
@@ -173,11 +178,11 @@ export class Gateway implements ConnectionPolicy {
           settleResponse(response as PendingResponse)
           return
         }
-        this.serve(request, response, expectContinue, verdict, connection)
+        this.serve(request, response, expectContinue, verdict, connection, originalUrl)
       })
       return
     }
-    this.serve(request, response, expectContinue, verdict, connection)
+    this.serve(request, response, expectContinue, verdict, connection, originalUrl)
   }
 
   /** Refuse a request before any app sees it: one log line, an empty response, close. */
@@ -209,7 +214,8 @@ export class Gateway implements ConnectionPolicy {
     response: ServerResponse,
     expectContinue: boolean,
     framing: Framing,
-    connection: Connection
+    connection: Connection,
+    originalUrl: unknown
   ): void {
     const { contentLength, transferEncoding } = framing
     const socket = request.socket
@@ -235,10 +241,11 @@ export class Gateway implements ConnectionPolicy {
       }
     }
 
+    const target = request.url ?? "/"
     const variables = new RequestVariables(
       this,
       request.method ?? "GET",
-      request.url ?? "/",
+      target,
       protocolOf(request.httpVersion),
       request.rawHeaders,
       remoteAddress,
@@ -246,6 +253,8 @@ export class Gateway implements ConnectionPolicy {
       (socket as { encrypted?: boolean }).encrypted === true
     )
     variables.chunked = chunked
+    // Mounted by a router: the part of the target it stripped is SCRIPT_NAME.
+    if (typeof originalUrl === "string" && originalUrl !== target) variables.mount = mountPoint(originalUrl, target)
 
     const fiber = Runtime.runFork(this.runtime)(
       runWith(app, { output, input, errorLog: this.errorLog, environSource: variables, fileTransmitter: new NodeTransmitter(output) })
@@ -324,41 +333,9 @@ export class Gateway implements ConnectionPolicy {
     }
   }
 
-  /**
-   * SERVER_NAME and SERVER_PORT: the address of the server the socket came from when it
-   * listens on one address (every connection has that local address: read once per
-   * server), else the socket's local address (once per connection).
-   */
+  /** SERVER_NAME and SERVER_PORT of a request: read once per connection. */
   private socketIdentity(request: IncomingMessage, connection: Connection): ServerIdentity {
-    if (connection.identity === null) {
-      const socket = request.socket
-      connection.identity = this.listenerIdentity(socket) ?? {
-        serverName: socket.localAddress ?? "",
-        serverPort: socket.localPort === undefined ? "" : String(socket.localPort),
-        serverSoftware: this.serverSoftware
-      }
-    }
-    return connection.identity
-  }
-
-  // Per listening server: its identity, or null when it listens on a wildcard address (or
-  // a unix socket), where each connection's local address says more. A server that
-  // listens again (another port) drops its entry.
-  private readonly listenerIdentities = new WeakMap<object, ServerIdentity | null>()
-
-  private listenerIdentity(socket: IncomingMessage["socket"]): ServerIdentity | null {
-    const server = (socket as { server?: unknown }).server
-    if (!(server instanceof NetServer)) return null
-    let identity = this.listenerIdentities.get(server)
-    if (identity === undefined) {
-      const address = server.address()
-      identity = address === null || typeof address === "string" || WILDCARDS.has(address.address)
-        ? null
-        : { serverName: address.address, serverPort: String(address.port), serverSoftware: this.serverSoftware }
-      this.listenerIdentities.set(server, identity)
-      server.once("listening", () => this.listenerIdentities.delete(server))
-    }
-    return identity
+    return connection.identity ??= this.identities.of(request.socket)
   }
 
   private complete(output: NodeOutput, exit: Exit.Exit<void, HandlerError>): void {

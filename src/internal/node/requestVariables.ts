@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import type { EnvironSourceShape } from "../../EnvironSource.js"
 import type { CgiVariables } from "../../Protocol.js"
-import { type RequestLine, requestEnviron, type ServerIdentity } from "../requestEnviron.js"
+import { type MountPoint, type RequestLine, requestEnviron, type ServerIdentity, unquoteLatin1 } from "../requestEnviron.js"
 import { applyForwarded, isTrusted } from "./forwarded.js"
 import { absoluteAuthority } from "./requestGuard.js"
 
@@ -28,6 +28,8 @@ export const protocolOf = (version: string): string =>
  */
 export class RequestVariables implements EnvironSourceShape, RequestLine {
   chunked = false
+  /** Where a router mounted the app (`toNodeListener` under Express): SCRIPT_NAME and PATH_INFO. */
+  mount: MountPoint | null = null
   constructor(
     private readonly gateway: ForwardingPolicy,
     readonly method: string,
@@ -42,6 +44,11 @@ export class RequestVariables implements EnvironSourceShape, RequestLine {
   /** One record, laid over osEnviron (so a variable there never hides a request header). */
   readonly variables = Effect.sync(() => {
     const environ = requestEnviron(this, this.identity)
+    const mount = this.mount
+    if (mount !== null) {
+      environ["SCRIPT_NAME"] = unquoteLatin1(mount.scriptName)
+      environ["PATH_INFO"] = unquoteLatin1(mount.pathInfo)
+    }
     this.addConnectionVars(environ)
     return environ
   })
