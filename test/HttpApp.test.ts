@@ -1,11 +1,13 @@
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { HttpApp, HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServer } from "node:http"
 import { toHttpApp } from "../src/HttpApp.js"
-import type { Application, InputStream } from "../src/Protocol.js"
+import type { Application, Environ, InputStream } from "../src/Protocol.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
+import { serveWith } from "./support/gateways.js"
+import { RawClient } from "./support/rawHttp.js"
 import { underTest } from "./support/underTest.js"
 
 const echo: Application = async (environ, startResponse) => {
@@ -178,4 +180,134 @@ describe("toHttpApp", () => {
       expect(closed).toBe(1)
       expect(stopped).toBe(1)
     })))
+})
+
+describe("toHttpApp from a request that is not Node's (a web handler)", () => {
+  const webHandler = (app: Application, errors = new StringErrorStream()) =>
+    HttpApp.toWebHandler(toHttpApp(underTest(app), { errors }))
+
+  const environOf = (environ: Environ) => JSON.stringify({
+    method: environ.REQUEST_METHOD,
+    path: environ.PATH_INFO,
+    query: environ.QUERY_STRING,
+    serverName: environ.SERVER_NAME,
+    serverPort: environ.SERVER_PORT,
+    host: environ.HTTP_HOST,
+    contentLength: environ.CONTENT_LENGTH ?? "",
+    terminated: environ["wsgi.input_terminated"]
+  })
+
+  it("builds the environ from the web request (SERVER_NAME from its Host) and reads its body stream", async () => {
+    const handler = webHandler(async (environ, startResponse) => {
+      const body = await environ["wsgi.input"].read()
+      startResponse("201 Made It", [["Content-Type", "application/json"], ["X-Body", Buffer.from(body).toString()]])
+      return [Buffer.from(environOf(environ))]
+    })
+    const response = await handler(new Request("http://example.org:8080/a/b?x=1", { method: "POST", body: "posted" }))
+    expect(response.status).toBe(201)
+    expect(response.statusText).toBe("Made It")
+    expect(response.headers.get("x-body")).toBe("posted")
+    expect(JSON.parse(await response.text())).toEqual({
+      method: "POST", path: "/a/b", query: "x=1", serverName: "example.org", serverPort: "8080", host: "example.org:8080", contentLength: "", terminated: true
+    })
+  })
+
+  it("a 204 gets no Content-Type and no body; an error before the headers gets the 500 page", async () => {
+    const empty = await webHandler((_environ, startResponse) => {
+      startResponse("204 No Content", [])
+      return []
+    })(new Request("http://x/"))
+    expect(empty.status).toBe(204)
+    expect(empty.headers.get("content-type")).toBe(null)
+    expect(empty.body).toBe(null)
+
+    const errors = new StringErrorStream()
+    const failed = await webHandler(() => {
+      throw new Error("web boom")
+    }, errors)(new Request("http://x/"))
+    expect(failed.status).toBe(500)
+    expect(await failed.text()).toBe("A server error occurred.  Please contact the administrator.")
+    expect(errors.value).toContain("Error: web boom")
+  })
+
+  it("a streamed body arrives whole; a surplus over Content-Length is dropped and logged", async () => {
+    const errors = new StringErrorStream()
+    const response = await webHandler((_environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "4"]])
+      return (async function*() {
+        for (const part of ["ab", "cd", "ef"]) {
+          await new Promise((resolve) => setTimeout(resolve, 2))
+          yield Buffer.from(part)
+        }
+      })()
+    }, errors)(new Request("http://x/s"))
+    expect(await response.text()).toBe("abcd")
+    expect(errors.value).toContain("GET /s: the body is longer than its Content-Length: 4; 6 bytes written so far")
+  })
+})
+
+describe("toHttpApp: a web client that leaves", () => {
+  const counting = (waitFirst: boolean) => {
+    const counts = { closed: 0, stopped: 0 }
+    const app: Application = (_environ, startResponse) => {
+      const body = (async function*() {
+        try {
+          // Waiting before the first chunk holds the head back (startResponse comes first).
+          if (waitFirst) await new Promise(() => {})
+          for (;;) {
+            yield Buffer.from("tick\n")
+            await new Promise((resolve) => setTimeout(resolve, 5))
+          }
+        } finally {
+          counts.stopped++
+        }
+      })()
+      startResponse("200 OK", [["Content-Type", "text/plain"]])
+      return Object.assign(body, { close: () => void counts.closed++ })
+    }
+    return { counts, app }
+  }
+  const settle = async (counts: { closed: number }) => {
+    for (let i = 0; i < 100 && counts.closed === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+
+  it("cancelling the body's reader stops the app and closes its result once", async () => {
+    const { app, counts } = counting(false)
+    const response = await HttpApp.toWebHandler(toHttpApp(underTest(app), { errors: new StringErrorStream() }))(new Request("http://x/"))
+    const reader = response.body!.getReader()
+    expect(Buffer.from((await reader.read()).value!).toString()).toBe("tick\n")
+    await reader.cancel()
+    await settle(counts)
+    expect(counts).toEqual({ closed: 1, stopped: 1 })
+  })
+})
+
+describe("toHttpApp under a server that shuts down", () => {
+  it("closing the server (its connections cut) interrupts a streaming app: its body is stopped and its result closed once", async () => {
+    let closed = 0
+    let stopped = 0
+    const served = await serveWith("toHttpApp", underTest((_environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "text/plain"]])
+      const body = (async function*() {
+        try {
+          for (;;) {
+            yield Buffer.from("tick\n")
+            await new Promise((resolve) => setTimeout(resolve, 5))
+          }
+        } finally {
+          stopped++
+        }
+      })()
+      return Object.assign(body, { close: () => void closed++ })
+    }))
+    const client = await RawClient.connect(served.port)
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await client.until(() => client.pending.includes("tick\n"))
+    await served.close()
+    for (let i = 0; i < 100 && closed === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(closed).toBe(1)
+    expect(stopped).toBe(1)
+    client.destroy()
+  })
 })

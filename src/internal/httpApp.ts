@@ -4,17 +4,20 @@
  * handles a request, so importing the package does not load the platform.
  */
 import * as Cookies from "@effect/platform/Cookies"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
+import type { Socket } from "node:net"
 import type { Readable } from "node:stream"
 import type { ErrorLogShape } from "../ErrorLog.js"
 import { fromRecord } from "../EnvironSource.js"
@@ -24,9 +27,12 @@ import { ClientDisconnected, type HandlerError, ResponseAborted } from "../Handl
 import { fromStream } from "../Input.js"
 import type { OutputShape } from "../Output.js"
 import type { Application, HeaderList } from "../Protocol.js"
+import { carriesBody, overrunMessage, parseDeclaredLength, shortfallMessage } from "./declaredLength.js"
+import { formatLogLine } from "./node/accessLog.js"
+import { ServerIdentities } from "./node/serverIdentity.js"
 import { PullInputStream } from "./pullInput.js"
 import { ReadableInputStream } from "./readableInput.js"
-import { requestEnviron, splitTarget, unquoteLatin1 } from "./requestEnviron.js"
+import { mountPoint, requestEnviron, type ServerIdentity, unquoteLatin1 } from "./requestEnviron.js"
 
 /** What `toHttpApp` settled when it was called. */
 export interface Settings {
@@ -37,11 +43,12 @@ export interface Settings {
 }
 
 // The Node request behind an Effect request, when the server is NodeHttpServer: its raw
-// headers keep the client's order and case, and its socket can be cut on an abort.
+// headers keep the client's order and case, and its socket says where the request came
+// in and can be cut on an abort.
 interface NodeSource {
   readonly rawHeaders: ReadonlyArray<string>
   readonly httpVersion: string
-  readonly socket?: { destroy(): void; localPort?: number }
+  readonly socket?: Socket
 }
 
 const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeSource | undefined => {
@@ -51,12 +58,23 @@ const nodeSource = (request: HttpServerRequest.HttpServerRequest): NodeSource | 
     : undefined
 }
 
-/** The part of the original path a router stripped before handing the request on. */
-const mountPrefix = (originalUrl: string, url: string): string => {
-  if (originalUrl === url) return ""
-  const original = splitTarget(originalUrl).path
-  const rest = splitTarget(url).path
-  return original.endsWith(rest) ? original.slice(0, original.length - rest.length) : ""
+// What of node's `ServerResponse` the channel sets before the platform writes the head.
+interface NodeResponse {
+  statusMessage: string
+  shouldKeepAlive: boolean
+  readonly socket: Socket | null
+  once(event: "finish", listener: () => void): unknown
+}
+
+/**
+ * The `ServerResponse` NodeHttpServer will write (what its `toServerResponse` reads), so
+ * the app's reason phrase and a connection that must close reach node before the head.
+ */
+const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): NodeResponse | undefined => {
+  const response = (request as { readonly response?: unknown }).response
+  return response !== null && typeof response === "object" && "statusMessage" in response && "shouldKeepAlive" in response
+    ? (response as NodeResponse)
+    : undefined
 }
 
 /** A pull source over an Effect stream, through the web-streams reader it converts to. */
@@ -69,27 +87,25 @@ const pullStream = (stream: Stream.Stream<Uint8Array, unknown>) => {
   }
 }
 
-/** The app's status and headers as the platform's response options. */
-const responseOptions = (status: string, headerList: HeaderList): HttpServerResponse.Options => {
+/**
+ * The app's head as a response with no body yet: its headers as it gave them (Content-Type
+ * and Content-Length among them, so the platform adds neither), Set-Cookie apart.
+ */
+const headOnly = (status: string, headerList: HeaderList, close: boolean): HttpServerResponse.HttpServerResponse => {
   const headers: Record<string, string> = {}
   const setCookies: Array<string> = []
-  let contentType: string | undefined
-  let contentLength: number | undefined
   for (const [name, value] of headerList) {
     const key = name.toLowerCase()
     if (key === "set-cookie") setCookies.push(value)
-    else if (key === "content-type") contentType = value
-    else if (key === "content-length") contentLength = Number(value)
     else headers[key] = key in headers ? `${headers[key]}, ${value}` : value
   }
-  return {
+  if (close) headers["connection"] = "close"
+  return HttpServerResponse.empty({
     status: Number(status.slice(0, 3)),
     statusText: status.slice(4),
     headers,
-    cookies: setCookies.length > 0 ? Cookies.fromSetCookie(setCookies) : Cookies.empty,
-    ...(contentType === undefined ? {} : { contentType }),
-    ...(contentLength === undefined || !Number.isSafeInteger(contentLength) ? {} : { contentLength })
-  }
+    cookies: setCookies.length > 0 ? Cookies.fromSetCookie(setCookies) : Cookies.empty
+  })
 }
 
 /** Bodies up to this size are sent whole when the app finishes before the next event-loop turn. */
@@ -98,12 +114,45 @@ const WHOLE_BODY_LIMIT = 64 * 1024
 const streamClosed = (): ClientDisconnected =>
   new ClientDisconnected({ cause: new Error("the response stream was closed") })
 
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Cut the connection once what was written to it is flushed: the client gets every byte
+ * the app produced, and sees the response end short rather than complete.
+ */
+const cutWhenFlushed = (socket: Socket | undefined): Effect.Effect<void> =>
+  socket === undefined
+    ? Effect.void
+    : Effect.async<void>((resume) => {
+      const cut = () => {
+        socket.destroy()
+        resume(Effect.void)
+      }
+      if (socket.destroyed || socket.writableLength === 0) return cut()
+      socket.once("close", cut)
+      socket.write(EMPTY, cut)
+    })
+
+/** Where one request's response goes besides the platform: the log, and the node socket. */
+interface ChannelTarget {
+  readonly method: string
+  readonly capacity: number
+  readonly node: NodeResponse | undefined
+  readonly socket: Socket | undefined
+  /** A line for `wsgi.errors` about this request. */
+  log(message: string): void
+}
+
 /**
  * The `Output` of one request, and the response the platform gets from it. While the app
  * runs without waiting, its chunks are kept; if it finishes so (the usual case), the
  * response is its whole body. Once it waits on something (or the body passes 64 KiB),
  * the response becomes a stream: what was kept first, then each chunk as it is written,
  * with backpressure (`capacity` chunks may wait for the client).
+ *
+ * The body keeps to the Content-Length the app declared, as under makeServer: a surplus is
+ * dropped and a body that ends short is sent as it is, each logged once, and the
+ * connection then closes.
  */
 class ResponseChannel implements OutputShape {
   private status: string | null = null
@@ -113,9 +162,15 @@ class ResponseChannel implements OutputShape {
   private mailbox: Mailbox.Mailbox<Uint8Array, ResponseAborted> | null = null
   private releaseScheduled = false
   private done = false
+  /** The Content-Length the app declared, or -1. */
+  private declared = -1
+  /** Body bytes taken (after any surplus was dropped). */
+  private taken = 0
+  /** True once the body broke its declared length: the connection closes after it. */
+  private mismatched = false
 
   constructor(
-    private readonly capacity: number,
+    private readonly target: ChannelTarget,
     private readonly ready: Deferred.Deferred<HttpServerResponse.HttpServerResponse>
   ) {}
 
@@ -123,12 +178,22 @@ class ResponseChannel implements OutputShape {
     return Effect.sync(() => {
       this.status = status
       this.headers = headers
+      this.declared = -1
+      for (const [name, value] of headers) {
+        if (name.length === 14 && name.toLowerCase() === "content-length") this.declared = parseDeclaredLength(value)
+      }
+      // node writes its own reason phrase unless one is set before the head goes out.
+      const node = this.target.node
+      if (node !== undefined) node.statusMessage = status.slice(4)
       this.scheduleRelease()
     })
   }
 
   write(data: Uint8Array): Effect.Effect<void, ClientDisconnected> {
     return Effect.suspend(() => {
+      if (this.declared >= 0 && this.taken + data.length > this.declared) data = this.overrun(data)
+      if (data.length === 0) return Effect.void
+      this.taken += data.length
       // A copy: the app may reuse its buffer once write() returns.
       const chunk = data.slice()
       const mailbox = this.mailbox
@@ -148,7 +213,7 @@ class ResponseChannel implements OutputShape {
   }
 
   /** The app is done (`exit`): the whole response, or the end of the stream. */
-  end(exit: Exit.Exit<void, HandlerError>, cut: () => void): Effect.Effect<void> {
+  end(exit: Exit.Exit<void, HandlerError>): Effect.Effect<void> {
     return Effect.suspend(() => {
       this.done = true
       const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
@@ -157,51 +222,98 @@ class ResponseChannel implements OutputShape {
           ? failure.value
           : new ResponseAborted({ message: failure.value.message, cause: failure.value })
         : null
+      const status = this.status
+      if (aborted === null && status !== null && this.declared > this.taken && carriesBody(this.target.method, Number(status.slice(0, 3)))) {
+        this.target.log(shortfallMessage(this.taken, this.declared))
+        this.mismatched = true
+      }
       const mailbox = this.mailbox
       if (mailbox !== null) {
-        if (aborted === null) return mailbox.end
-        // Cut the connection: a cleanly ended chunked body would look complete.
-        cut()
+        if (aborted === null) {
+          if (this.mismatched) this.closeAfter()
+          return mailbox.end
+        }
         return Effect.asVoid(mailbox.fail(aborted))
       }
-      if (this.status === null) {
+      if (status === null) {
         Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.empty({ status: 500 })))
       } else if (aborted === null) {
-        const body = this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)
-        const options = responseOptions(this.status, this.headers)
-        Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.raw(body, withType(options))))
+        if (this.mismatched) this.closeAfter()
+        const head = headOnly(status, this.headers, this.mismatched)
+        // No bytes: the empty body keeps the head's Content-Length (a HEAD answer's).
+        const whole = this.kept.length === 0
+          ? head
+          : HttpServerResponse.setBody(head, HttpBody.raw(this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)))
+        Deferred.unsafeDone(this.ready, Exit.succeed(whole))
       } else {
         // What the app wrote goes out, then the connection is cut.
-        Deferred.unsafeDone(
-          this.ready,
-          Exit.succeed(
-            HttpServerResponse.stream(
-              Stream.concat(Stream.fromIterable(this.kept), Stream.fail(aborted)).pipe(Stream.ensuring(Effect.sync(cut))),
-              responseOptions(this.status, this.headers)
-            )
-          )
-        )
+        this.respondWithStream(status, Stream.concat(Stream.fromIterable(this.kept), Stream.fail(aborted)))
       }
       return Effect.void
     })
   }
 
+  /**
+   * The app wrote more than its Content-Length: what fits is kept, the rest dropped; one
+   * log line with the numbers; the connection closes after the response.
+   */
+  private overrun(data: Uint8Array): Uint8Array {
+    if (!this.mismatched) {
+      this.mismatched = true
+      this.target.log(overrunMessage(this.declared, this.taken + data.length))
+      this.closeAfter()
+    }
+    return data.subarray(0, Math.max(0, this.declared - this.taken))
+  }
+
+  /** The connection carries no response after this one (node closes it once it is sent). */
+  private closeAfter(): void {
+    const node = this.target.node
+    if (node === undefined) return
+    node.shouldKeepAlive = false
+    // Also when the head already went out (a stream), which shouldKeepAlive no longer changes.
+    const socket = node.socket
+    node.once("finish", () => socket?.destroySoon())
+  }
+
+  /** The fiber running the app, once it waits on something: the body's reader outlives it. */
+  stopWith(fiber: Fiber.RuntimeFiber<void>): void {
+    this.app = fiber
+  }
+
+  private app: Fiber.RuntimeFiber<void> | null = null
+
+  /**
+   * The response is `body`: a stream that, if it fails, cuts the connection once flushed,
+   * and whose reader, if it stops early (the client left), stops the app.
+   */
+  private respondWithStream(status: string, body: Stream.Stream<Uint8Array, ResponseAborted>): void {
+    const cutOnFailure = Stream.catchAllCause(body, (cause) =>
+      Stream.fromEffect(Effect.zipRight(cutWhenFlushed(this.target.socket), Effect.failCause(cause)))).pipe(
+        Stream.ensuring(Effect.suspend(() => this.app === null ? Effect.void : Fiber.interrupt(this.app)))
+      )
+    Deferred.unsafeDone(
+      this.ready,
+      Exit.succeed(HttpServerResponse.setBody(headOnly(status, this.headers, false), HttpBody.stream(cutOnFailure, "")))
+    )
+  }
+
   /** From now on the response is a stream: the kept chunks, then the ones still to come. */
   private startStreaming(): Effect.Effect<void> {
-    return Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.capacity), (mailbox) => {
+    return Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.target.capacity), (mailbox) => {
       this.openStream(mailbox)
     })
   }
 
   private openStream(mailbox: Mailbox.Mailbox<Uint8Array, ResponseAborted>): void {
-    if (this.mailbox !== null || this.status === null) return
+    const status = this.status
+    if (this.mailbox !== null || status === null) return
     this.mailbox = mailbox
     const kept = this.kept
     this.kept = []
     // A client that leaves stops the stream: shut the mailbox so the app's writes fail as
     // a disconnect instead of waiting forever.
-    const body = Stream.concat(Stream.fromIterable(kept), Mailbox.toStream(mailbox)).pipe(Stream.ensuring(mailbox.shutdown))
-    Deferred.unsafeDone(this.ready, Exit.succeed(HttpServerResponse.stream(body, responseOptions(this.status, this.headers))))
+    this.respondWithStream(status, Stream.concat(Stream.fromIterable(kept), Mailbox.toStream(mailbox)).pipe(Stream.ensuring(mailbox.shutdown)))
   }
 
   /** If the app is still running on the next turn of the event loop, start streaming. */
@@ -210,14 +322,56 @@ class ResponseChannel implements OutputShape {
     this.releaseScheduled = true
     setImmediate(() => {
       if (this.done || this.mailbox !== null) return
-      Effect.runFork(Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.capacity), (mailbox) => this.openStream(mailbox)))
+      Effect.runFork(Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.target.capacity), (mailbox) => this.openStream(mailbox)))
     })
   }
 }
 
-/** The app's Content-Type, or none at all (the platform's default would add one). */
-const withType = (options: HttpServerResponse.Options): HttpServerResponse.Options =>
-  options.contentType === undefined ? options : { ...options, headers: { ...options.headers as Record<string, string>, "content-type": options.contentType } }
+// SERVER_NAME and SERVER_PORT of requests on node sockets, read once per server or connection.
+const identities = new Map<string, ServerIdentities>()
+const identitiesOf = (serverSoftware: string): ServerIdentities => {
+  let found = identities.get(serverSoftware)
+  if (found === undefined) identities.set(serverSoftware, found = new ServerIdentities(serverSoftware))
+  return found
+}
+
+/**
+ * The Host of a request that has no node socket: its Host header, else the authority of
+ * the URL it was made for (a web `Request`'s own URL; its Host header is computed when it
+ * is sent, so a Request built in process has none).
+ */
+const hostOf = (request: HttpServerRequest.HttpServerRequest): string => {
+  const header = request.headers["host"]
+  if (header !== undefined) return header
+  const url = (request.source as { readonly url?: unknown } | null)?.url
+  if (typeof url !== "string") return ""
+  try {
+    return new URL(url).host
+  } catch {
+    return ""
+  }
+}
+
+/**
+ * SERVER_NAME and SERVER_PORT. On a node socket, CPython's rule, as makeServer and
+ * toNodeListener follow it (the address the server listens on). A request from elsewhere
+ * (a web handler) has no socket to ask: its host, as CGI allows.
+ */
+const serverIdentity = (node: NodeSource | undefined, host: string, serverSoftware: string): ServerIdentity => {
+  if (node?.socket !== undefined) return identitiesOf(serverSoftware).of(node.socket)
+  const portMatch = /:(\d+)$/.exec(host)
+  return {
+    serverName: portMatch === null ? host || "localhost" : host.slice(0, portMatch.index),
+    serverPort: portMatch === null ? "80" : portMatch[1]!,
+    serverSoftware
+  }
+}
+
+/** The headers of a request that has no node socket, with its host when it sent none. */
+const webHeaders = (request: HttpServerRequest.HttpServerRequest, host: string): ReadonlyArray<string> => {
+  const raw = Object.entries(request.headers).flat()
+  return request.headers["host"] === undefined && host !== "" ? ["host", host, ...raw] : raw
+}
 
 /** Handle one request of a `toHttpApp` app: the app runs in a fiber of the request's own. */
 export const handle = (
@@ -226,38 +380,46 @@ export const handle = (
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const node = nodeSource(request)
-    const host = request.headers["host"] ?? ""
-    const portMatch = /:(\d+)$/.exec(host)
+    const remoteAddress = Option.getOrElse(request.remoteAddress, () => "")
+    const host = node === undefined ? hostOf(request) : ""
     const environ = requestEnviron(
       {
         method: request.method,
         target: request.url,
         protocol: node === undefined ? "HTTP/1.1" : `HTTP/${node.httpVersion}`,
-        rawHeaders: node === undefined ? Object.entries(request.headers).flat() : node.rawHeaders,
-        remoteAddress: Option.getOrElse(request.remoteAddress, () => "")
+        rawHeaders: node === undefined ? webHeaders(request, host) : node.rawHeaders,
+        remoteAddress
       },
-      {
-        serverName: portMatch === null ? host || "localhost" : host.slice(0, portMatch.index),
-        serverPort: portMatch === null ? String(node?.socket?.localPort ?? 80) : portMatch[1]!,
-        serverSoftware: config.serverSoftware ?? "effect-wsgi"
-      }
+      serverIdentity(node, host, config.serverSoftware ?? "effect-wsgi")
     )
-    if (request.headers["transfer-encoding"] !== undefined) environ["wsgi.input_terminated"] = true
+    // A body read to its end: chunked, or a web request's stream (its length is not told).
+    if (node === undefined || request.headers["transfer-encoding"] !== undefined) environ["wsgi.input_terminated"] = true
     // Mounted under a prefix (HttpRouter.mountApp): the prefix is the app's SCRIPT_NAME.
-    const scriptName = mountPrefix(request.originalUrl, request.url)
-    if (scriptName !== "") {
-      environ["SCRIPT_NAME"] = unquoteLatin1(scriptName)
-      environ["PATH_INFO"] = unquoteLatin1(splitTarget(request.url).path)
+    const mounted = mountPoint(request.originalUrl, request.url)
+    if (mounted !== null) {
+      environ["SCRIPT_NAME"] = unquoteLatin1(mounted.scriptName)
+      environ["PATH_INFO"] = unquoteLatin1(mounted.pathInfo)
     }
     const input = node === undefined
       ? new PullInputStream(pullStream(request.stream))
       : new ReadableInputStream(request.source as Readable)
     const ready = Deferred.unsafeMake<HttpServerResponse.HttpServerResponse>(FiberId.none)
-    const response = new ResponseChannel(capacity, ready)
-    const cut = (): void => node?.socket?.destroy()
+    const response = new ResponseChannel({
+      method: request.method,
+      capacity,
+      node: node === undefined ? undefined : nodeResponseOf(request),
+      socket: node?.socket,
+      log: (message) => {
+        try {
+          errorLog.stream.write(`${formatLogLine(remoteAddress || "-", `${request.method} ${request.originalUrl.startsWith("/") ? request.originalUrl : request.url}: ${message}`)}\n`)
+        } catch {
+          // Nowhere left to report it.
+        }
+      }
+    }, ready)
     const handled = Effect.flatMap(
       Effect.exit(runWith(app, { output: response, input: fromStream(input), errorLog, environSource: fromRecord(environ) }, config)),
-      (exit) => response.end(exit, cut)
+      (exit) => response.end(exit)
     )
     return Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse>((requestFiber) => {
       // Started at once on the request's runtime: an app that finishes without waiting
@@ -269,10 +431,12 @@ export const handle = (
           runtimeFlags: Runtime.defaultRuntimeFlags
         })
       )(handled)
-      // Otherwise it lives as long as the request's fiber: a client that leaves (or a
-      // server that shuts down) interrupts it, which stops the app's body and closes its
-      // result once.
-      if (child.unsafePoll() === null) requestFiber.addObserver(() => child.unsafeInterruptAsFork(requestFiber.id()))
-      return Deferred.await(ready)
+      if (child.unsafePoll() !== null) return Deferred.await(ready)
+      // Otherwise it lives as long as someone waits for its response: the request's fiber
+      // until the head is ready, then the body's reader (which may be a web Response
+      // read after the request's fiber is done). A client that leaves, or a server that
+      // shuts down, interrupts it, which stops the app's body and closes its result once.
+      response.stopWith(child)
+      return Effect.onInterrupt(Deferred.await(ready), () => Fiber.interrupt(child))
     })
   })

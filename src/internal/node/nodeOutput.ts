@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError } from "../../HandlerError.js"
 import type { OutputShape } from "../../Output.js"
 import type { HeaderList } from "../../Protocol.js"
+import { carriesBody, overrunMessage, parseDeclaredLength, shortfallMessage } from "../declaredLength.js"
 import { formatLogLine } from "./accessLog.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
 
@@ -106,8 +107,7 @@ export class NodeOutput implements OutputShape, ContinueSender {
       raw[2 * i + 1] = pair[1]
       if (name.length === 14 && name.toLowerCase() === "content-length") {
         hasLength = true
-        const value = pair[1].trim()
-        if (/^\d+$/.test(value)) this.declared = Number(value)
+        this.declared = parseDeclaredLength(pair[1])
       }
     }
     this.statusCode = code
@@ -172,7 +172,7 @@ export class NodeOutput implements OutputShape, ContinueSender {
     const room = Math.max(0, this.declared - this.bodyBytes)
     if (!this.mismatched) {
       this.mismatched = true
-      this.logMismatch(`the body is longer than its Content-Length: ${this.declared}; ${this.bodyBytes + data.length} bytes written so far, the rest dropped, connection closed`)
+      this.logMismatch(overrunMessage(this.declared, this.bodyBytes + data.length))
     }
     this.forceClose = true
     return data.subarray(0, room)
@@ -197,8 +197,8 @@ export class NodeOutput implements OutputShape, ContinueSender {
     if (response.destroyed) return
     // A body shorter than its Content-Length (a HEAD answer has none): say so, and close
     // the connection after it, so the client sees it cut instead of waiting for the rest.
-    if (this.declared > this.bodyBytes && this.request.method !== "HEAD" && this.statusCode >= 200 && this.statusCode !== 204 && this.statusCode !== 304) {
-      this.logMismatch(`the body is shorter than its Content-Length: ${this.bodyBytes} of ${this.declared} bytes, connection closed`)
+    if (this.declared > this.bodyBytes && carriesBody(this.request.method ?? "", this.statusCode)) {
+      this.logMismatch(shortfallMessage(this.bodyBytes, this.declared))
       this.mismatched = true
     }
     if (this.mismatched) this.closeAfter()
