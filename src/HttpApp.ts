@@ -34,9 +34,13 @@ const load = (): Promise<typeof Runtime> =>
 
 /**
  * Serve an effect-wsgi app as an Effect `HttpApp`. The request body is read as a stream
- * (with backpressure); the response is a streamed `HttpServerResponse` that starts once the
- * app has sent its headers. The handler runs to its end even if the client leaves (so the
- * result is always closed); its writes then fail quietly as a disconnect.
+ * (with backpressure). The response is the app's head as it gave it (its reason phrase, no
+ * Content-Type added) and its body: whole when the app finishes without waiting, else a
+ * stream that starts once the head is ready. The body keeps to a declared Content-Length
+ * as `makeServer` does (a surplus dropped, a short body cut; each logged to `wsgi.errors`).
+ * `SERVER_NAME`/`SERVER_PORT` are the listening address under Node's server (CPython's
+ * rule), else the request's host. A client that leaves (the request's fiber, or later the
+ * body's reader, interrupted) stops the app: its body is stopped and its result closed once.
  *
  * `@effect/platform` is loaded the first time the app handles a request, not on import.
  *
