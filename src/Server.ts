@@ -23,7 +23,10 @@ import { afterPending, connectionOf } from "./internal/node/requestGuard.js"
  * @category models
  */
 export interface ServerOptions extends NodeListenerOptions {
-  /** Largest request line plus headers, in bytes (default 16 KiB); larger gets `431`. */
+  /**
+   * Largest request line plus headers, in bytes (default 16 KiB); larger gets `414 URI Too
+   * Long` when the request line is what is too long, else `431`.
+   */
   readonly maxHeaderSize?: number
   /**
    * Milliseconds a client has to send the request line and headers (default 30 000); a
@@ -98,23 +101,120 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000
 /** How long a refused connection may linger, so the client reads our answer before the close. */
 const REFUSAL_LINGER = 2_000
 
-/**
- * The status node:http's parser errors deserve (as node's own `clientError` default), and
- * 414 for a request line longer than the header limit: node reports it as a header
- * overflow, but the packet it failed on shows no line end before the limit.
- */
 /** A request line whose method is an RFC 9110 token: `TOKEN SP target SP HTTP/d.d CRLF`. */
 const WELL_FORMED_REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+ HTTP\/\d\.\d\r?\n/
 
-const refusalOf = (error: Error & { code?: string; rawPacket?: unknown; bytesParsed?: unknown }, maxHeaderSize: number): readonly [number, string] => {
+/**
+ * The start of a request line: a method (a token) and the space after it. A header line
+ * never matches: its name is a token too, but node:http refuses a space before its colon.
+ */
+const REQUEST_LINE_START = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /
+
+/** Bytes of a line's start kept to tell a request line from a header line (method, space). */
+const LINE_PROBE = 32
+
+/**
+ * node:http's `HTTPParser.kOnExecute`: the parser's callback after each packet it parsed
+ * (node's `onParserExecute`, bound to the connection), which reports its errors.
+ */
+const ON_EXECUTE = 5
+
+/** node:http's parser of a connection, as much of it as the tracking below uses. */
+interface NodeParser {
+  [ON_EXECUTE]: unknown
+  readonly socket: object | null
+  headersCompleted(): boolean
+  getCurrentBuffer(): Buffer
+}
+
+/**
+ * On a connection's socket: the start (up to `LINE_PROBE` bytes) of the last, unfinished
+ * line of a request head that was still coming when the previous packet ended; null when
+ * none was (the normal case: a whole head in one packet).
+ */
+const unfinishedLine = Symbol("effect-wsgi/unfinishedLine")
+
+/**
+ * On a connection's socket: node's own `kOnExecute` callback of its parser (kept on the
+ * socket, not on the parser: node reuses parsers, and cleans only what it set itself).
+ */
+const nodeOnExecute = Symbol("effect-wsgi/onExecute")
+
+interface TrackedSocket {
+  [unfinishedLine]?: Buffer | null
+  [nodeOnExecute]?: (ret: unknown) => void
+}
+
+/**
+ * Called by node after each packet it parsed, in place of its own callback (which it then
+ * calls): when the packet left a request head unfinished, note the start of its last line,
+ * so that an overflow in a later packet knows whether it is still in the request line.
+ * On the normal path (the head complete in its packet) this costs one call into the
+ * parser and nothing else: the packet is only copied when a head spans packets.
+ */
+function trackUnfinishedLine(this: NodeParser, ret: unknown): void {
+  const socket = this.socket as TrackedSocket | null
+  if (socket === null) return
+  // An error: node's callback reports it (`clientError`), with what the earlier packets left.
+  if (typeof ret === "number") {
+    if (this.headersCompleted()) {
+      if (socket[unfinishedLine] !== null) socket[unfinishedLine] = null
+    } else {
+      const packet = this.getCurrentBuffer()
+      const lineEnd = packet.lastIndexOf(10)
+      const before = socket[unfinishedLine] ?? null
+      // A packet without a line end ends no head: the same line goes on (or, when no head
+      // was unfinished before, a request line begins in it).
+      socket[unfinishedLine] = lineEnd !== -1
+        ? Buffer.from(packet.subarray(lineEnd + 1, lineEnd + 1 + LINE_PROBE))
+        : before === null
+        ? Buffer.from(packet.subarray(0, LINE_PROBE))
+        : before.length < LINE_PROBE
+        ? Buffer.concat([before, packet.subarray(0, LINE_PROBE - before.length)])
+        : before
+    }
+  }
+  socket[nodeOnExecute]!(ret)
+}
+
+/** Track the unfinished request lines of a new connection (see `trackUnfinishedLine`). */
+const trackConnection = (socket: Duplex): void => {
+  const parser = (socket as { parser?: NodeParser | null }).parser
+  const onExecute = parser?.[ON_EXECUTE]
+  // Only node's own parser callback (another node:http may lay it out differently): else
+  // the packet of the failure alone tells the request line from the headers.
+  if (parser == null || typeof onExecute !== "function" || onExecute.name !== "bound onParserExecute") return
+  const tracked = socket as TrackedSocket
+  tracked[unfinishedLine] = null
+  tracked[nodeOnExecute] = onExecute as (ret: unknown) => void
+  parser[ON_EXECUTE] = trackUnfinishedLine
+}
+
+/**
+ * The status node:http's parser errors deserve (as node's own `clientError` default), and
+ * 414 for a request line longer than the header limit: node reports it as a header
+ * overflow, of the packet it failed in. The line it failed in starts after the last line
+ * end before the failure (requests before it in the same packet were parsed), or, with no
+ * line end there, in an earlier packet: `unfinished`, the start of that line, tells.
+ */
+const refusalOf = (
+  error: Error & { code?: string; rawPacket?: unknown; bytesParsed?: unknown },
+  maxHeaderSize: number,
+  unfinished: Buffer | null
+): readonly [number, string] => {
   switch (error.code) {
     case "HPE_HEADER_OVERFLOW": {
-      const packet = error.rawPacket
-      if (Buffer.isBuffer(packet) && /^[A-Za-z]+ /.test(packet.subarray(0, 32).toString("latin1"))) {
-        const lineEnd = packet.indexOf(10)
-        if (lineEnd === -1 || lineEnd > maxHeaderSize) return [414, "URI Too Long"]
-      }
-      return [431, "Request Header Fields Too Large"]
+      const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket : Buffer.alloc(0)
+      const at = Math.min(typeof error.bytesParsed === "number" ? error.bytesParsed : 0, packet.length)
+      const lineEnd = at === 0 ? -1 : packet.lastIndexOf(10, at - 1)
+      const start = lineEnd !== -1
+        ? packet.subarray(lineEnd + 1, lineEnd + 1 + LINE_PROBE)
+        : unfinished === null
+        ? packet.subarray(0, LINE_PROBE)
+        : Buffer.concat([unfinished, packet.subarray(0, LINE_PROBE)])
+      return REQUEST_LINE_START.test(start.toString("latin1"))
+        ? [414, "URI Too Long"]
+        : [431, "Request Header Fields Too Large"]
     }
     case "HPE_INVALID_METHOD": {
       // RFC 9110 §9.1: any token is a method; one node:http does not know is not
@@ -163,7 +263,7 @@ const refuse = (gateway: Gateway, error: Error & { code?: string }, socket: Http
     socket.destroy()
     return
   }
-  const [status, reason] = refusalOf(error, maxHeaderSize)
+  const [status, reason] = refusalOf(error, maxHeaderSize, (socket as TrackedSocket)[unfinishedLine] ?? null)
   const why = error.code ?? error.message
   if (connection.pending > 0) {
     const current = connection.current
@@ -239,6 +339,9 @@ export const makeServer = async (
   // With a listener here node:http leaves `100 Continue` to us: sent on the app's first read.
   server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, true))
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
+  // Tells a request line that is too long (414) from headers that are (431) when either
+  // comes in several packets.
+  server.on("connection", trackConnection)
   server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => refuse(gateway, error, socket as HttpSocket, maxHeaderSize))
   // CONNECT asks for a tunnel, which no WSGI app can give.
   server.on("connect", (request: IncomingMessage, socket: Duplex) => {

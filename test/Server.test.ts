@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
 import type { Application, Environ, InputStream, ResponseBody } from "../src/Protocol.js"
 import { demoApp, makeServer, type ServerOptions, type WSGIServer } from "../src/Server.js"
-import { destroyAllClients, header, headerValues, RawClient, rawRequest } from "./support/rawHttp.js"
+import { destroyAllClients, header, headerValues, RawClient, rawRequest, sendInPieces } from "./support/rawHttp.js"
 import { underTest } from "./support/underTest.js"
 
 const servers: Array<WSGIServer> = []
@@ -615,6 +615,96 @@ describe("makeServer: limits", () => {
     expect(errors.text()).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] code 431, message Request Header Fields Too Large \(HPE_HEADER_OVERFLOW\)\n$/)
     // Within the limit: served.
     expect((await rawRequest(server.port, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n")).code).toBe(200)
+  })
+
+  describe("maxHeaderSize: 414 when the request line is what is too long, in one packet or in many (issue 14 #4)", () => {
+    const longLine = `GET /${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`
+    const bigHeader = `GET /s HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(20_000)}\r\n\r\n`
+    const uriTooLong = /^127\.0\.0\.1 - - \[[^\]]+\] code 414, message URI Too Long \(HPE_HEADER_OVERFLOW\)\n$/
+    const fieldsTooLarge = /^127\.0\.0\.1 - - \[[^\]]+\] code 431, message Request Header Fields Too Large \(HPE_HEADER_OVERFLOW\)\n$/
+
+    /** Send `request` (in pieces of `pieces` bytes, else at once); the refusal, and the connection closed after it. */
+    const refusal = async (server: WSGIServer, request: string, pieces?: ReadonlyArray<number>, answeredFirst: ReadonlyArray<string> = []) => {
+      const client = await RawClient.connect(server.port)
+      if (pieces === undefined) client.send(request)
+      else await sendInPieces(client, request, pieces)
+      for (const path of answeredFirst) {
+        const response = await client.response()
+        expect(response.statusLine).toBe("HTTP/1.1 200 OK")
+        expect(text(response.body)).toBe(path)
+      }
+      const response = await client.response()
+      expect(header(response, "connection")).toBe("close")
+      expect(response.body.length).toBe(0)
+      expect((await client.end()).length).toBe(0)
+      return response.statusLine
+    }
+
+    it("a long request target in one packet", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app)
+      expect(await refusal(server, longLine)).toBe("HTTP/1.1 414 URI Too Long")
+      expect(paths).toEqual([])
+      expect(errors.text()).toMatch(uriTooLong)
+    })
+
+    it("the same target split in 1 KiB packets, and in 1-4 KiB packets after a method split byte by byte", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app)
+      expect(await refusal(server, longLine, [1024])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(errors.text()).toMatch(uriTooLong)
+      const again = await serve(app)
+      expect(await refusal(again, longLine, [1, 1, 1, 4096, 1024, 2048, 3072])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(errors.text()).toMatch(uriTooLong)
+      expect(paths).toEqual([])
+    })
+
+    it("with a smaller maxHeaderSize too: a 2 000-byte target in 256-byte packets gets 414", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app, { maxHeaderSize: 1024 })
+      expect(await refusal(server, `GET /${"a".repeat(2000)} HTTP/1.1\r\nHost: x\r\n\r\n`, [256])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(paths).toEqual([])
+      expect(errors.text()).toMatch(uriTooLong)
+      expect((await rawRequest(server.port, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n")).code).toBe(200)
+    })
+
+    it("a long header value split across packets (the request line short and complete) still gets 431", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app)
+      expect(await refusal(server, bigHeader, [1024])).toBe("HTTP/1.1 431 Request Header Fields Too Large")
+      expect(errors.text()).toMatch(fieldsTooLarge)
+      // The request line alone in the first packet, then the header in pieces.
+      const again = await serve(app)
+      expect(await refusal(again, bigHeader, ["GET /s HTTP/1.1\r\n".length, 1024])).toBe("HTTP/1.1 431 Request Header Fields Too Large")
+      expect(errors.text()).toMatch(fieldsTooLarge)
+      expect(paths).toEqual([])
+    })
+
+    it("a long request line behind a valid pipelined request: that one is answered 200 first, then 414", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app)
+      const first = "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+      // In the same packet.
+      expect(await refusal(server, first + longLine, undefined, ["/ok"])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(errors.text()).toMatch(uriTooLong)
+      // In 1 KiB packets, the first of which ends inside the long request line.
+      const again = await serve(app)
+      expect(await refusal(again, first + longLine, [1024], ["/ok"])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(errors.text()).toMatch(uriTooLong)
+      // The valid request alone in its packet, then the long line in pieces.
+      const third = await serve(app)
+      expect(await refusal(third, first + longLine, [first.length, 1024], ["/ok"])).toBe("HTTP/1.1 414 URI Too Long")
+      expect(errors.text()).toMatch(uriTooLong)
+      expect(paths).toEqual(["/ok", "/ok", "/ok"])
+    })
+
+    it("over-large headers behind a valid pipelined request, in pieces: 200 first, then 431", async () => {
+      const { app, paths } = pathRecorder()
+      const server = await serve(app)
+      expect(await refusal(server, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n" + bigHeader, [1024], ["/ok"])).toBe("HTTP/1.1 431 Request Header Fields Too Large")
+      expect(errors.text()).toMatch(fieldsTooLarge)
+      expect(paths).toEqual(["/ok"])
+    })
   })
 
   it("maxBodySize: a Content-Length over the limit gets 413 before the app runs (and no 100 Continue)", async () => {

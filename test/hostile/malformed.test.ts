@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import type { Application } from "../../src/Protocol.js"
-import { header } from "../support/rawHttp.js"
+import { header, sendInPieces } from "../support/rawHttp.js"
 import {
   eventually,
   expectNoStackTrace,
@@ -25,12 +25,17 @@ import {
 const unhandled = watchUnhandledRejections()
 
 const H = "Host: x\r\n"
+/** A request whose line is longer than the header limit (16 KiB), and one whose headers are. */
+const LONG_LINE = `GET /${"a".repeat(20_000)} HTTP/1.1\r\n${H}\r\n`
+const BIG_HEADER = `GET /s HTTP/1.1\r\n${H}X-Big: ${"b".repeat(20_000)}\r\n\r\n`
 
 interface Refused {
   /** What the case is. */
   readonly name: string
-  /** The bytes sent, in one write. */
+  /** The bytes sent, in one write (unless `pieces`). */
   readonly send: string
+  /** Send them in pieces of these sizes instead, each its own packet (the last size repeats). */
+  readonly pieces?: ReadonlyArray<number>
   /** The status line of the refusal. */
   readonly status: string
   /** Requests before the bad one that are answered first, in order (their paths). */
@@ -80,6 +85,14 @@ const refused: ReadonlyArray<Refused> = [
   { name: "an over-long request line", send: `GET /${"a".repeat(20_000)} HTTP/1.1\r\n${H}\r\n`, status: "HTTP/1.1 414 URI Too Long" },
   { name: "over-large headers", send: `GET /s HTTP/1.1\r\n${H}X-Big: ${"b".repeat(20_000)}\r\n\r\n`, status: "HTTP/1.1 431 Request Header Fields Too Large" },
   { name: "too many headers", send: `GET /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(5_000)}\r\n`, status: "HTTP/1.1 431 Request Header Fields Too Large" },
+  // Split across packets, node:http reports both as a header overflow of the last packet:
+  // 414 when the request line is what overflows, 431 when its line end had come.
+  { name: "an over-long request line in 1 KiB packets", send: LONG_LINE, pieces: [1024], status: "HTTP/1.1 414 URI Too Long" },
+  { name: "an over-long request line split inside its method, then in 1-4 KiB packets", send: LONG_LINE, pieces: [1, 1, 1, 1, 1024, 4096, 2048, 3000], status: "HTTP/1.1 414 URI Too Long" },
+  { name: "over-large headers in 1 KiB packets", send: BIG_HEADER, pieces: [1024], status: "HTTP/1.1 431 Request Header Fields Too Large" },
+  { name: "over-large headers, the request line alone in the first packet", send: BIG_HEADER, pieces: ["GET /s HTTP/1.1\r\n".length, 1024], status: "HTTP/1.1 431 Request Header Fields Too Large" },
+  { name: "over-large headers, the request line's CR and LF in different packets", send: BIG_HEADER, pieces: ["GET /s HTTP/1.1\r".length, 1, 1024], status: "HTTP/1.1 431 Request Header Fields Too Large" },
+  { name: "too many headers in 1 KiB packets", send: `GET /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(5_000)}\r\n`, pieces: [1024], status: "HTTP/1.1 431 Request Header Fields Too Large" },
   // node:http would drop the headers past its count limit (2 000): a second Host behind them is still seen.
   { name: "a second Host behind 2 500 headers", send: `GET /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(2_500)}Host: evil\r\n\r\n`, status: "HTTP/1.1 400 Bad Request" },
   { name: "Transfer-Encoding: gzip, chunked behind 2 500 headers", send: `POST /s HTTP/1.1\r\n${H}${"X-A: b\r\n".repeat(2_500)}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`, status: "HTTP/1.1 501 Not Implemented" },
@@ -132,6 +145,26 @@ const refused: ReadonlyArray<Refused> = [
     status: "HTTP/1.1 400 Bad Request",
     answeredFirst: ["/ok"]
   },
+  {
+    name: "a valid request, then an over-long request line in the same packet",
+    send: `GET /first HTTP/1.1\r\n${H}\r\n${LONG_LINE}`,
+    status: "HTTP/1.1 414 URI Too Long",
+    answeredFirst: ["/first"]
+  },
+  {
+    name: "a valid request, then an over-long request line, in 1 KiB packets",
+    send: `GET /first HTTP/1.1\r\n${H}\r\n${LONG_LINE}`,
+    pieces: [1024],
+    status: "HTTP/1.1 414 URI Too Long",
+    answeredFirst: ["/first"]
+  },
+  {
+    name: "a valid request, then over-large headers, in 1 KiB packets",
+    send: `GET /first HTTP/1.1\r\n${H}\r\n${BIG_HEADER}`,
+    pieces: [1024],
+    status: "HTTP/1.1 431 Request Header Fields Too Large",
+    answeredFirst: ["/first"]
+  },
   // Nothing after a malformed request reaches the app.
   {
     name: "a malformed request followed by a valid one",
@@ -161,11 +194,12 @@ describe("malformed and smuggling requests", () => {
   })
   beforeEach(() => harness.reset())
 
-  it.each(refused)("$name: $status", async ({ send, status, answeredFirst = [] }) => {
+  it.each(refused)("$name: $status", async ({ send, pieces, status, answeredFirst = [] }) => {
     await serverIdle(harness.server)
     const handlesBefore = tcpHandles()
     const client = await RawClient.connect(harness.server.port)
-    client.send(send)
+    if (pieces === undefined) client.send(send)
+    else await sendInPieces(client, send, pieces)
     // The requests before the bad one, answered first and in order.
     for (const path of answeredFirst) {
       const response = await client.response()

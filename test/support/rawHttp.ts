@@ -141,6 +141,27 @@ export const destroyAllClients = (): void => {
   open.clear()
 }
 
+/**
+ * Send `data` in pieces, each its own TCP segment (Nagle off, a pause after each, so the
+ * server reads them one by one): the piece sizes are `sizes` in order, the last repeated.
+ * Stops early once the server closed the connection.
+ */
+export const sendInPieces = async (
+  client: RawClient,
+  data: string | Uint8Array,
+  sizes: ReadonlyArray<number>,
+  pauseMs = 2
+): Promise<void> => {
+  const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : Buffer.from(data)
+  client.socket.setNoDelay(true)
+  for (let offset = 0, i = 0; offset < bytes.length && !client.ended; i++) {
+    const size = sizes[Math.min(i, sizes.length - 1)]!
+    client.send(bytes.subarray(offset, offset + size))
+    offset += size
+    await new Promise((resolve) => setTimeout(resolve, pauseMs))
+  }
+}
+
 /** Send `text` on a new connection and read one response. */
 export const rawRequest = async (port: number, text: string | Uint8Array, options: { readonly head?: boolean } = {}): Promise<RawResponse> => {
   const client = await RawClient.connect(port)
