@@ -40,7 +40,8 @@ Serve the PEP 3333 app exported by FILE (.js, .mjs or .ts): the named export, el
 options:
   --host HOST                   interface to listen on (default 127.0.0.1)
   --port PORT                   port (default 8000; 0 picks a free one)
-  --bind unix:PATH              listen on a unix socket instead
+  --bind unix:PATH              listen on a unix socket instead (a socket file no
+                                server answers on is removed first)
   --workers N                   worker processes (default 1; 0 = one per core)
   --validate                    check every request with validator(app)
   --quiet                       no access log
@@ -49,6 +50,9 @@ options:
   --response-timeout MS         bound each request's total time (default 0: none); past it
                                 503, or a cut connection once the response has started
   -h, --help                    this text
+
+exit status: 0 after SIGINT/SIGTERM (requests in flight finished), 2 for a usage error or
+an app that cannot be loaded, 3 when the address cannot be listened on.
 `
 
 const error = (message: string): Parsed => ({ command: "error", message })
