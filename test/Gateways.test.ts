@@ -3,7 +3,11 @@
  * `toHttpApp` send what the app declared and wrote, and nothing else, over real sockets.
  * Each case runs against all three; a rule one of them breaks fails here by name.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { fileLike } from "../src/FileWrapper.js"
 import type { Application, Environ } from "../src/Protocol.js"
 import { type GatewayKind, gatewayKinds, type Served, serveWith } from "./support/gateways.js"
 import { destroyAllClients, header, RawClient, rawRequest } from "./support/rawHttp.js"
@@ -85,6 +89,30 @@ describe.each(gatewayKinds)("%s", (kind: GatewayKind) => {
         expect(served.errors.value).toBe("")
       })
     }
+
+    it("a file body (wsgi.file_wrapper over a file on disk) keeps to it too: longer is cut, shorter closes", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "gateways-"))
+      try {
+        const path = join(dir, "ten.txt")
+        writeFileSync(path, "0123456789")
+        const served = await serve((environ, startResponse) => {
+          const declared = environ.PATH_INFO === "/short" ? "12" : "4"
+          startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", declared]])
+          const Wrapper = environ["wsgi.file_wrapper"]!
+          return new Wrapper(fileLike(path))
+        })
+        const longer = await RawClient.connect(served.port)
+        longer.send("GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+        expect((await longer.end()).toString("latin1").split("\r\n\r\n")[1]).toBe("0123")
+        const shorter = await RawClient.connect(served.port)
+        shorter.send("GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+        expect((await shorter.end()).toString("latin1").split("\r\n\r\n")[1]).toBe("0123456789")
+        expect(served.errors.value).toContain("GET /long: the body is longer than its Content-Length: 4;")
+        expect(served.errors.value).toContain("GET /short: the body is shorter than its Content-Length: 10 of 12 bytes")
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
 
     it("HEAD with the GET's Content-Length and no body is not short", async () => {
       const served = await serve((_environ, startResponse) => {

@@ -274,14 +274,25 @@ export class NodeOutput implements OutputShape, ContinueSender {
     })
   }
 
-  /** Write one chunk of a `sendStream`, the held chunk (and head) first: true when the response can take more. */
-  writeStreamed(chunk: Uint8Array): boolean {
+  /**
+   * Write one chunk of a `sendStream`, the held chunk (and head) first: the bytes of it that
+   * went out (fewer once the body passes its declared length).
+   */
+  writeStreamed(chunk: Uint8Array): number {
+    if (this.declared >= 0 && this.bodyBytes + chunk.length > this.declared) chunk = this.overrun(chunk)
     const previous = this.pending
     this.pending = null
     if (this.headState === HEAD_HELD) this.sendHeadNow(-1)
     if (previous !== null) this.response.write(previous)
+    if (chunk.length === 0) return 0
     this.bodyBytes += chunk.length
-    return this.response.write(chunk)
+    this.response.write(chunk)
+    return chunk.length
+  }
+
+  /** True once the body outran its declared length: nothing more of it goes out. */
+  get overran(): boolean {
+    return this.forceClose && this.declared >= 0 && this.bodyBytes >= this.declared
   }
 
   /** The failure a released write left behind, for the next writer to report. */
@@ -446,12 +457,15 @@ class StreamPump<E> {
         if (response.destroyed) return await this.abandon(Effect.fail(clientGone()))
         const chunk = item.value
         if (chunk.length === 0) continue
+        let sent: number
         try {
-          output.writeStreamed(chunk)
+          sent = output.writeStreamed(chunk)
         } catch (error) {
           return await this.abandon(Effect.fail(sinkFailed(error)))
         }
-        this.onSent(chunk.length)
+        this.onSent(sent)
+        // Past the declared length nothing more goes out: stop reading the file.
+        if (output.overran) return await this.abandon(Effect.void)
       }
     } finally {
       response.removeListener("drain", onWake)
