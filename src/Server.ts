@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { hostname } from "node:os"
 import type { Duplex } from "node:stream"
@@ -15,6 +16,54 @@ import { pyRepr } from "./internal/compat/pyRepr.js"
 import { formatLogLine } from "./internal/node/accessLog.js"
 import { Gateway } from "./internal/node/gateway.js"
 import { afterPending, connectionOf } from "./internal/node/requestGuard.js"
+import { contextOptions, DEFAULT_HANDSHAKE_TIMEOUT, logHandshakeFailures, serverTlsOptions } from "./internal/node/tls.js"
+
+/**
+ * A certificate and its key, and the CAs that sign the client certificates to accept: PEM
+ * text or its bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsCertificates {
+  /** The server's certificate, then the intermediates that chain it to a root (a `fullchain.pem`). */
+  readonly cert: string | Buffer
+  /** Its private key (unencrypted). */
+  readonly key: string | Buffer
+  /**
+   * The CAs trusted to sign client certificates (with `requestCert`). Without it node's
+   * bundled public roots are trusted: give your own CA to accept only the clients it signs.
+   */
+  readonly ca?: string | Buffer | ReadonlyArray<string | Buffer>
+}
+
+/**
+ * `makeServer`'s `tls` option: serve HTTPS with this certificate.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsOptions extends TlsCertificates {
+  /**
+   * Ask each client for a certificate (default false). The environ then says what it sent,
+   * as Apache's mod_ssl: `SSL_CLIENT_VERIFY` (`SUCCESS`, `NONE`, or `FAILED:<reason>`),
+   * `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (RFC 2253: `CN=client,O=Example`) and
+   * `SSL_CLIENT_CERT` (PEM).
+   */
+  readonly requestCert?: boolean
+  /**
+   * With `requestCert`: refuse, during the handshake, a client that sends no certificate
+   * or one `ca` did not sign (default true; one log line each). False lets them through,
+   * for the app to judge by `SSL_CLIENT_VERIFY`.
+   */
+  readonly rejectUnauthorized?: boolean
+  /**
+   * Milliseconds a client has to finish the TLS handshake (default 10 000; 0 turns it
+   * off); a client that takes longer, or sends nothing, is closed with one log line.
+   * `close()` waits for such a connection until then.
+   */
+  readonly handshakeTimeout?: number
+}
 
 /**
  * Options of `makeServer`: those of `toNodeListener`, plus the limits of the server.
@@ -62,6 +111,12 @@ export interface ServerOptions extends NodeListenerOptions {
   readonly closeTimeout?: number
   /** Listen on this unix socket path instead of `host` and `port`. */
   readonly path?: string
+  /**
+   * Serve HTTPS (`node:https`) with this certificate: the same handling, with
+   * `wsgi.url_scheme` "https" and `HTTPS` "on". A plain-HTTP request on the port gets
+   * `400` ("plain HTTP request sent to HTTPS port", as nginx), then the connection closes.
+   */
+  readonly tls?: TlsOptions
 }
 
 /**
@@ -75,9 +130,12 @@ export interface WSGIServer {
   readonly host: string
   /** The port it listens on (the free port picked when asked for 0; 0 on a unix socket). */
   readonly port: number
-  /** Its URL: `http://127.0.0.1:8000/` (`http+unix://<escaped path>/` on a unix socket). */
+  /**
+   * Its URL: `http://127.0.0.1:8000/` (`https://` with `tls`; `http+unix://<escaped path>/`,
+   * or `https+unix://`, on a unix socket).
+   */
   readonly url: string
-  /** The `node:http` server underneath. */
+  /** The `node:http` server underneath (a `node:https` one with `tls`). */
   readonly server: Server
   /**
    * Stop gracefully: stop accepting connections, close idle keep-alive connections, let
@@ -86,6 +144,13 @@ export interface WSGIServer {
    * Calling it again returns the same promise.
    */
   close(): Promise<void>
+  /**
+   * Serve a renewed certificate without a restart: new connections get `certificates`,
+   * those already open keep the one they were made with. `ca`, when left out, stays as
+   * it was. Throws, and changes nothing, when the certificate or key cannot be read or do
+   * not match; throws a `TypeError` when the server was made without `tls`.
+   */
+  setSecureContext(certificates: TlsCertificates): void
 }
 
 /** Defaults of the server limits. */
@@ -298,7 +363,7 @@ const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : ho
  * keep-alive, chunked responses when the length is unknown, HEAD without a body,
  * `Expect: 100-continue` answered when the app first reads its input, and the limits of
  * `ServerOptions`. Resolves once listening. The handling is `toNodeListener`'s, so both
- * serve exactly alike.
+ * serve exactly alike. With `tls`, HTTPS on `node:https` (see `TlsOptions`).
  *
  * As CPython's `make_server`, but `SERVER_NAME` is `host` as given (CPython resolves it
  * with `getfqdn`), the process environment is not copied into each environ (see
@@ -319,7 +384,8 @@ export const makeServer = async (
   // node:http requires headersTimeout <= requestTimeout.
   if (requestTimeout > 0 && headersTimeout > requestTimeout) headersTimeout = requestTimeout
   const shortest = Math.min(...[headersTimeout, requestTimeout].filter((ms) => ms > 0), 30_000)
-  const server = createServer({
+  const tls = options.tls
+  const httpOptions = {
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
     headersTimeout,
     requestTimeout,
@@ -329,7 +395,10 @@ export const makeServer = async (
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(shortest / 10))),
     // The gateway checks Host itself (one, valid), and logs the refusal.
     requireHostHeader: false
-  })
+  }
+  // node:https is node:http behind a TLS handshake: the same events, the same gateway.
+  const server: Server = tls === undefined ? createServer(httpOptions) : createHttpsServer({ ...httpOptions, ...serverTlsOptions(tls) })
+  if (tls !== undefined) logHandshakeFailures(server as HttpsServer, gateway, tls.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT)
   server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? DEFAULT_MAX_REQUESTS_PER_SOCKET
   // node:http drops the headers past its count limit (2 000) without a word, so checks on
   // them (a second Host, a Transfer-Encoding) would miss what the parser itself obeys:
@@ -341,7 +410,8 @@ export const makeServer = async (
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
   // Tells a request line that is too long (414) from headers that are (431) when either
   // comes in several packets.
-  server.on("connection", trackConnection)
+  // (With TLS, "connection" is the TCP socket: node:http parses on the one "secureConnection" gives.)
+  server.on(tls === undefined ? "connection" : "secureConnection", trackConnection)
   server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => refuse(gateway, error, socket as HttpSocket, maxHeaderSize))
   // CONNECT asks for a tunnel, which no WSGI app can give.
   server.on("connect", (request: IncomingMessage, socket: Duplex) => {
@@ -376,14 +446,25 @@ export const makeServer = async (
     return closed
   }
 
+  let certificates: TlsCertificates | undefined = tls
+  const setSecureContext = (renewed: TlsCertificates): void => {
+    if (certificates === undefined) throw new TypeError("setSecureContext: the server was made without tls")
+    const next: TlsCertificates = renewed.ca === undefined && certificates.ca !== undefined ? { ...renewed, ca: certificates.ca } : renewed
+    // Builds the new context first: a bad pair throws here and the old one stays.
+    ;(server as HttpsServer).setSecureContext(contextOptions(next))
+    certificates = next
+  }
+
+  const scheme = tls === undefined ? "http" : "https"
   return {
     host: boundHost,
     port: boundPort,
     url: options.path !== undefined
-      ? `http+unix://${encodeURIComponent(options.path)}/`
-      : `http://${urlHost(boundHost === "" ? "localhost" : boundHost)}:${boundPort}/`,
+      ? `${scheme}+unix://${encodeURIComponent(options.path)}/`
+      : `${scheme}://${urlHost(boundHost === "" ? "localhost" : boundHost)}:${boundPort}/`,
     server,
-    close
+    close,
+    setSecureContext
   }
 }
 

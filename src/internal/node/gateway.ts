@@ -32,6 +32,7 @@ import { ASTERISK, checkRequest, type Connection, connectionOf, type Framing, ty
 import { protocolOf, RequestVariables } from "./requestVariables.js"
 import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
+import { tlsVariablesOf } from "./tls.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -250,7 +251,8 @@ export class Gateway implements ConnectionPolicy {
       request.rawHeaders,
       remoteAddress,
       this.identity ?? this.socketIdentity(request, connection),
-      (socket as { encrypted?: boolean }).encrypted === true
+      // Worked out once per connection, and only on an encrypted one.
+      (socket as { encrypted?: boolean }).encrypted === true ? tlsVariablesOf(socket) : null
     )
     variables.chunked = chunked
     // Mounted by a router: the part of the target it stripped is SCRIPT_NAME.

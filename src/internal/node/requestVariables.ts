@@ -38,7 +38,8 @@ export class RequestVariables implements EnvironSourceShape, RequestLine {
     readonly rawHeaders: ReadonlyArray<string>,
     readonly remoteAddress: string,
     private readonly identity: ServerIdentity,
-    private readonly encrypted: boolean
+    /** The connection's TLS variables (`HTTPS`, mod_ssl's `SSL_CLIENT_*`); null when not encrypted. */
+    private readonly tls: Readonly<CgiVariables> | null
   ) {}
 
   /** One record, laid over osEnviron (so a variable there never hides a request header). */
@@ -57,7 +58,8 @@ export class RequestVariables implements EnvironSourceShape, RequestLine {
   private addConnectionVars(environ: CgiVariables): void {
     const gateway = this.gateway
     if (this.chunked) environ["wsgi.input_terminated"] = true
-    if (this.encrypted) environ["HTTPS"] = "on"
+    const tls = this.tls
+    if (tls !== null) for (const name in tls) environ[name] = tls[name]
     // RFC 9112 §3.2.2: with an absolute-form target, its authority is the host, not Host.
     const authority = absoluteAuthority(this.target)
     if (authority !== null) environ["HTTP_HOST"] = authority
