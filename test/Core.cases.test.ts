@@ -374,20 +374,32 @@ describe("4/6b. service Effects run when they are run: Effect.retry around them 
       expect(request.errors.text()).toBe("")
     }))
 
-  it.effect("body writes that fail twice after the head went out are retried too", () =>
+  it.effect("body writes that fail twice after the head went out are retried too, and bytesSent counts each byte once", () =>
     Effect.gen(function*() {
-      const { memory, output, runs } = flakyOutput([2, 3])
+      const { memory, output, runs } = flakyOutput([2, 3, 5])
       const request = Testing.request()
+      let bytesSent = -1
+      const steps: Handler.Steps = {
+        ...retryingSteps,
+        close: (h) => Effect.zipRight(Effect.sync(() => void (bytesSent = h.state.bytesSent)), Handler.defaultSteps.close(h))
+      }
+      const twoChunks: Application = (_environ, startResponse) => {
+        startResponse("200 OK", [["Content-Type", "text/plain"]])
+        return [latin1("Hello "), latin1("world!\n")]
+      }
       const exit = yield* Effect.exit(
-        Handler.run(hello).pipe(
-          Handler.withSteps(retryingSteps),
+        Handler.run(twoChunks).pipe(
+          Handler.withSteps(steps),
           Effect.provideService(Output, output),
           Effect.provide(request.layer)
         )
       )
       expect(exit).toStrictEqual(Exit.void)
-      expect(memory.text()).toBe(HELLO_RESPONSE)
-      expect(runs()).toBe(4)
+      expect(memory.text()).toContain("\r\n\r\nHello world!\n")
+      // The head went out on run 1; "Hello " failed twice (2, 3) and went out on 4;
+      // "world!\n" failed once (5) and went out on 6.
+      expect(runs()).toBe(6)
+      expect(bytesSent).toBe("Hello world!\n".length)
     }))
 })
 

@@ -95,13 +95,27 @@ const write = (h: Handling, data: Uint8Array): StepEffect =>
     const state = h.state
     if (!state.status) return Effect.fail(new ProtocolError({ message: "write() before startResponse()" }))
     if (!state.headersSent) {
+      // Counted before the head: a single chunk's length becomes its Content-Length.
       state.bytesSent = data.length
-      return Effect.flatMap(h.steps.sendHeaders(h), () => writeBody(h, data))
+      return Effect.flatMap(h.steps.sendHeaders(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
     }
-    if (h.headPending) return Effect.flatMap(sendHeadOnce(h), () => writeBody(h, data))
+    if (h.headPending) return Effect.flatMap(sendHeadOnce(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
     state.bytesSent += data.length
-    return writeBody(h, data)
+    return uncountedOnFailure(h, data, writeBody(h, data))
   })
+
+/**
+ * A body write that failed did not send its bytes: take them off `bytesSent`, so a write
+ * run again counts them once. Only a `write` step of the user's own (one that wraps this
+ * one, e.g. in `Effect.retry`) can run it again: with the default step, nothing is added.
+ */
+const uncountedOnFailure = (h: Handling, data: Uint8Array, written: StepEffect): StepEffect =>
+  h.steps.write === write || written === Effect.void
+    ? written
+    : Effect.onError(written, () =>
+      Effect.sync(() => {
+        h.state.bytesSent -= data.length
+      }))
 
 const writeBody = (h: Handling, data: Uint8Array): StepEffect => {
   if (h.suppressBody || data.length === 0) return Effect.void
