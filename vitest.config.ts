@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config"
 // "validated" project runs them a second time with every app they serve wrapped in
 // `validator` (see test/support/underTest.ts), which proves the gateway side of PEP 3333.
 // A brace list, not file names, so gateways that are not written yet are simply not matched.
-const gatewayTests = "test/{Server,NodeListener,HttpApp,HandlerClasses,Handler,Gateways,Tls}.test.ts"
+const gatewayTests = "test/{Server,NodeListener,HttpApp,HandlerClasses,Handler,Gateways,Tls,Http2}.test.ts"
 
 export default defineConfig({
   test: {

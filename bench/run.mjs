@@ -6,6 +6,7 @@
 //   node bench/run.mjs                       everything; records the run in bench/RESULTS.md
 //   node bench/run.mjs --only inprocess,http --no-record
 //   node bench/run.mjs --only footprint --no-record      start-up cost: RSS and first answer
+//   node bench/run.mjs --only http2 --no-record          HTTP/2 (h2c) under h2load
 //   node bench/run.mjs --rounds 5 --reps 1 --no-record          a quicker, rougher run
 //   (--duration: seconds per wrk round, --reps: rounds per server and mode)
 //   EFFECT_WSGI_BENCH_DIST=path/to/index.js node bench/run.mjs --no-record
@@ -19,6 +20,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { runInProcess } from "./inprocess_section.mjs"
 import { runHttp } from "./http_section.mjs"
+import { runHttp2 } from "./http2_section.mjs"
 import { runMemory } from "./memory_section.mjs"
 import { runFootprint } from "./footprint_section.mjs"
 
@@ -26,7 +28,7 @@ const here = fileURLToPath(new URL(".", import.meta.url))
 
 const { values: options } = parseArgs({
   options: {
-    only: { type: "string", default: "inprocess,http,memory,footprint" },
+    only: { type: "string", default: "inprocess,http,http2,memory,footprint" },
     "no-record": { type: "boolean", default: false },
     warmup: { type: "string", default: "20000" },
     rounds: { type: "string", default: "15" },
@@ -46,7 +48,8 @@ if (options.help) {
   process.exit(0)
 }
 const sections = new Set(options.only.split(","))
-for (const s of sections) if (!["inprocess", "http", "memory", "footprint"].includes(s)) throw new Error(`unknown section ${s}`)
+const ALL_SECTIONS = ["inprocess", "http", "http2", "memory", "footprint"]
+for (const s of sections) if (!ALL_SECTIONS.includes(s)) throw new Error(`unknown section ${s}`)
 
 const started = Date.now()
 const log = (message) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}\n`)
@@ -117,6 +120,8 @@ await section("http", () =>
     connections: Number(options.connections),
     log
   }))
+await section("http2", () =>
+  runHttp2({ duration: Number(options.duration), reps: Number(options.reps), warmup: Number(options["http-warmup"]), log }))
 await section("memory", () => runMemory({ rateMiBps: Number(options["memory-rate"]), log }))
 await section("footprint", () =>
   runFootprint({ rounds: Number(options["footprint-rounds"]), requests: Number(options["footprint-requests"]), log }))
@@ -147,11 +152,11 @@ const machineLines = [
   `- node ${before.node}, ${before.python}, ${before.wrk}`
 ]
 const legend =
-  "Ratios: in process, CPython's µs per request over ours (how many times faster we are); over HTTP, ours over raw `node:http` (req/s: higher is better; p99: lower is better)."
+  "Ratios: in process, CPython's µs per request over ours (how many times faster we are); over HTTP, ours over raw `node:http` (req/s: higher is better; p99: lower is better); over HTTP/2, ours over raw `node:http2` (req/s)."
 const output = [...machineLines, "", table, "", legend, "", ...notes.map((n) => `- ${n}`), "", summary].join("\n")
 process.stdout.write(output + "\n")
 
-if (!options["no-record"] && sections.size === 4) {
+if (!options["no-record"] && sections.size === ALL_SECTIONS.length) {
   // Keep the sections other scripts record (npm run soak writes "## Soak").
   const previous = existsSync(`${here}RESULTS.md`) ? readFileSync(`${here}RESULTS.md`, "utf8") : ""
   const soak = previous.indexOf("\n## Soak")

@@ -5,8 +5,9 @@
  * @since 0.1.0
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { Http2SecureServer, Http2Server } from "node:http2"
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https"
-import type { AddressInfo } from "node:net"
+import type { AddressInfo, Server as NetServer } from "node:net"
 import { hostname } from "node:os"
 import type { Duplex } from "node:stream"
 import { isClientGone } from "./HandlerError.js"
@@ -15,6 +16,8 @@ import type { Application } from "./Protocol.js"
 import { pyRepr } from "./internal/compat/pyRepr.js"
 import { formatLogLine } from "./internal/node/accessLog.js"
 import { Gateway } from "./internal/node/gateway.js"
+import { createHttp2Server, DEFAULT_MAX_CONCURRENT_STREAMS, http2ModeOf, serveStreams } from "./internal/node/http2Server.js"
+import { acceptProxyHeaders, DEFAULT_PROXY_ALLOW_IPS } from "./internal/node/proxyProtocol.js"
 import { afterPending, connectionOf } from "./internal/node/requestGuard.js"
 import { contextOptions, DEFAULT_HANDSHAKE_TIMEOUT, logHandshakeFailures, serverTlsOptions } from "./internal/node/tls.js"
 
@@ -117,6 +120,55 @@ export interface ServerOptions extends NodeListenerOptions {
    * `400` ("plain HTTP request sent to HTTPS port", as nginx), then the connection closes.
    */
   readonly tls?: TlsOptions
+  /**
+   * Every connection begins with a PROXY protocol header, v1 (text) or v2 (binary), as
+   * HAProxy's `send-proxy`/`send-proxy-v2` and nginx's stream `proxy_protocol on` send it
+   * (default false). `REMOTE_ADDR` is then the client's address the header gives, and the
+   * environ has `REMOTE_PORT`, its port (the access and error logs name the client too);
+   * v1 `UNKNOWN` and v2 `LOCAL` (a proxy's health check) keep the proxy's own. A header
+   * from a peer not in `proxyAllowIps`, a malformed one, a connection that begins without
+   * one, or a header not complete within `headersTimeout` (as nginx's 30 s
+   * `proxy_protocol_timeout`) closes the connection before node:http or an app sees a
+   * byte of it, with one error-log line. The header precedes the TLS handshake with `tls`.
+   * `forwardedAllowIps` is then judged against the client the header gives, not against
+   * the proxy: a TCP proxy passes the client's own `X-Forwarded-*` through untouched.
+   */
+  readonly proxyProtocol?: boolean
+  /**
+   * With `proxyProtocol`: the peers allowed to send the header, as `forwardedAllowIps`
+   * (addresses, `address/prefix` networks, IPv4 and IPv6, `"*"` for any). Default
+   * `["127.0.0.1", "::1"]` (gunicorn's `proxy_allow_ips`). A unix socket's peers are
+   * always allowed.
+   */
+  readonly proxyAllowIps?: ReadonlyArray<string>
+}
+
+/**
+ * Options of `makeServer` serving HTTP/2: `ServerOptions`, and which HTTP/2. Apart from the
+ * ones here, every option applies to HTTP/2 as it does to HTTP/1.1, but `headersTimeout`
+ * and `maxRequestsPerSocket` (HTTP/1.1's only) and `keepAliveTimeout`, which closes a
+ * session that has had no stream open for that long.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Http2ServerOptions extends ServerOptions {
+  /**
+   * With `tls`: serve HTTP/2 (`node:http2`), and HTTP/1.1 on the same port to clients that
+   * do not ask for h2 by ALPN, through the same gateway. An HTTP/2 request's environ has
+   * `SERVER_PROTOCOL` "HTTP/2.0", its method and target from `:method` and `:path`, and
+   * `HTTP_HOST` from `:authority` when it has no `host`; the limits apply per stream (see
+   * `maxConcurrentStreams`; `maxHeaderSize` is the `maxHeaderListSize` setting), and
+   * `close()` sends GOAWAY and lets the streams in flight finish.
+   */
+  readonly http2?: boolean
+  /** Cleartext HTTP/2 with prior knowledge (h2c), as `http2` but without TLS and without HTTP/1.1. */
+  readonly h2c?: boolean
+  /**
+   * HTTP/2: streams one connection may have open at once (default 100, the
+   * `maxConcurrentStreams` setting); a client that opens more gets them refused.
+   */
+  readonly maxConcurrentStreams?: number
 }
 
 /**
@@ -125,7 +177,7 @@ export interface ServerOptions extends NodeListenerOptions {
  * @since 0.1.0
  * @category models
  */
-export interface WSGIServer {
+export interface WSGIServer<S extends NetServer = Server> {
   /** The host it was asked to listen on (the bound address when that was empty). */
   readonly host: string
   /** The port it listens on (the free port picked when asked for 0; 0 on a unix socket). */
@@ -135,8 +187,11 @@ export interface WSGIServer {
    * or `https+unix://`, on a unix socket).
    */
   readonly url: string
-  /** The `node:http` server underneath (a `node:https` one with `tls`). */
-  readonly server: Server
+  /**
+   * The `node:http` server underneath (a `node:https` one with `tls`; `node:http2`'s
+   * `Http2SecureServer` with `http2`, its `Http2Server` with `h2c`).
+   */
+  readonly server: S
   /**
    * Stop gracefully: stop accepting connections, close idle keep-alive connections, let
    * requests in flight finish (their responses say `Connection: close`), and resolve once
@@ -363,7 +418,8 @@ const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : ho
  * keep-alive, chunked responses when the length is unknown, HEAD without a body,
  * `Expect: 100-continue` answered when the app first reads its input, and the limits of
  * `ServerOptions`. Resolves once listening. The handling is `toNodeListener`'s, so both
- * serve exactly alike. With `tls`, HTTPS on `node:https` (see `TlsOptions`).
+ * serve exactly alike. With `tls`, HTTPS on `node:https` (see `TlsOptions`); with
+ * `http2` (and `tls`) or `h2c`, HTTP/2 on `node:http2`, through the same gateway.
  *
  * As CPython's `make_server`, but `SERVER_NAME` is `host` as given (CPython resolves it
  * with `getfqdn`), the process environment is not copied into each environ (see
@@ -372,12 +428,39 @@ const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : ho
  * @since 0.1.0
  * @category constructors
  */
-export const makeServer = async (
+export function makeServer(
   host: string,
   port: number,
   app: Application,
-  options: ServerOptions = {}
-): Promise<WSGIServer> => {
+  options?: ServerOptions & { readonly http2?: false; readonly h2c?: false }
+): Promise<WSGIServer>
+/** `makeServer` with `h2c`: `server` is node:http2's `Http2Server`. */
+export function makeServer(
+  host: string,
+  port: number,
+  app: Application,
+  options: Http2ServerOptions & { readonly h2c: true }
+): Promise<WSGIServer<Http2Server>>
+/** `makeServer` with `http2` (and `tls`): `server` is node:http2's `Http2SecureServer`. */
+export function makeServer(
+  host: string,
+  port: number,
+  app: Application,
+  options: Http2ServerOptions & { readonly http2: true }
+): Promise<WSGIServer<Http2SecureServer>>
+/** `makeServer` with HTTP/2 options known only at run time: `server` is one of the three. */
+export function makeServer(
+  host: string,
+  port: number,
+  app: Application,
+  options?: Http2ServerOptions
+): Promise<WSGIServer<Server | Http2Server | Http2SecureServer>>
+export async function makeServer(
+  host: string,
+  port: number,
+  app: Application,
+  options: Http2ServerOptions = {}
+): Promise<WSGIServer<Server | Http2Server | Http2SecureServer>> {
   const gateway = new Gateway(app, options)
   const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT
   let headersTimeout = options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT
@@ -396,17 +479,32 @@ export const makeServer = async (
     // The gateway checks Host itself (one, valid), and logs the refusal.
     requireHostHeader: false
   }
+  const http2 = http2ModeOf(options)
+  const http2Limits = {
+    maxHeaderSize: httpOptions.maxHeaderSize,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    keepAliveTimeout: httpOptions.keepAliveTimeout,
+    requestTimeout
+  }
   // node:https is node:http behind a TLS handshake: the same events, the same gateway.
-  const server: Server = tls === undefined ? createServer(httpOptions) : createHttpsServer({ ...httpOptions, ...serverTlsOptions(tls) })
+  // node:http2's servers are used through the same fields and events below: its TLS one
+  // serves HTTP/1.1 with node:http's own connection handling (see http2Server.ts).
+  const server: Server = http2 !== null
+    ? createHttp2Server(http2, http2Limits, httpOptions, tls === undefined ? undefined : serverTlsOptions(tls)) as unknown as Server
+    : tls === undefined
+    ? createServer(httpOptions)
+    : createHttpsServer({ ...httpOptions, ...serverTlsOptions(tls) })
   if (tls !== undefined) logHandshakeFailures(server as HttpsServer, gateway, tls.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT)
   server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? DEFAULT_MAX_REQUESTS_PER_SOCKET
   // node:http drops the headers past its count limit (2 000) without a word, so checks on
   // them (a second Host, a Transfer-Encoding) would miss what the parser itself obeys:
   // no count limit, maxHeaderSize bounds them.
   server.maxHeadersCount = 0
-  server.on("request", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, false))
-  // With a listener here node:http leaves `100 Continue` to us: sent on the app's first read.
-  server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, true))
+  if (http2 === null) {
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, false))
+    // With a listener here node:http leaves `100 Continue` to us: sent on the app's first read.
+    server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => gateway.handle(request, response, true))
+  }
   const maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE
   // Tells a request line that is too long (414) from headers that are (431) when either
   // comes in several packets.
@@ -414,11 +512,27 @@ export const makeServer = async (
   server.on(tls === undefined ? "connection" : "secureConnection", trackConnection)
   server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => refuse(gateway, error, socket as HttpSocket, maxHeaderSize))
   // CONNECT asks for a tunnel, which no WSGI app can give.
-  server.on("connect", (request: IncomingMessage, socket: Duplex) => {
+  const connect = (request: IncomingMessage, socket: Duplex): void => {
     connectionOf(socket).refused = true
     answer(gateway, socket as HttpSocket, 501, "Not Implemented", `CONNECT ${request.url ?? ""}`)
-  })
+  }
+  if (http2 === null) server.on("connect", connect)
+  else {
+    // Streams, and the HTTP/1.1 requests beside them on a TLS port, told apart by their type.
+    const request = (request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void =>
+      gateway.handle(request, response, expectContinue)
+    serveStreams(server as unknown as Http2Server | Http2SecureServer, gateway, http2Limits, { request, connect })
+  }
 
+  // Last: it takes over the "connection" listeners added above (see proxyProtocol.ts).
+  const proxyHeaders = options.proxyProtocol === true
+    ? acceptProxyHeaders(server, {
+      allowIps: options.proxyAllowIps ?? DEFAULT_PROXY_ALLOW_IPS,
+      timeout: headersTimeout > 0 ? headersTimeout : DEFAULT_HEADERS_TIMEOUT,
+      unixSocket: options.path !== undefined,
+      log: gateway
+    })
+    : null
   gateway.unixSocket = options.path !== undefined
   await listen(server, host, port, options.path)
   const address = server.address()
@@ -434,6 +548,7 @@ export const makeServer = async (
   const close = (): Promise<void> => {
     closed ??= new Promise<void>((resolve) => {
       gateway.closing = true
+      proxyHeaders?.closePending()
       gateway.onIdleWhileClosing = () => server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), closeTimeout)
       // Resolves once every connection is gone (it was listening, so no error to expect).

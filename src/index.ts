@@ -78,7 +78,15 @@ export {
 
 export { type HttpAppOptions, toHttpApp } from "./HttpApp.js"
 
-export { demoApp, makeServer, type ServerOptions, type TlsCertificates, type TlsOptions, type WSGIServer } from "./Server.js"
+export {
+  demoApp,
+  type Http2ServerOptions,
+  makeServer,
+  type ServerOptions,
+  type TlsCertificates,
+  type TlsOptions,
+  type WSGIServer
+} from "./Server.js"
 export { type NodeListener, type NodeListenerOptions, RequestBodyTooLarge, toNodeListener } from "./NodeListener.js"
 
 export { ValidationError, validator, validatorChannel, WSGIWarning } from "./Validate.js"

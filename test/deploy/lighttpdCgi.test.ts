@@ -16,71 +16,24 @@
  * (`apt-get install -y lighttpd`), and the curl checks when there is no curl; with CI set,
  * a missing binary is a failing test instead (.ci/run installs both).
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, it } from "vitest"
+import { accepting, findBinary, freePort, reportMissing } from "../support/tools.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const fixture = join(import.meta.dirname, "fixtures", "cgiApp.mjs")
-const file = "[test/deploy/lighttpdCgi.test.ts]"
-
-/** CI set to anything but "", "0" or "false": a missing tool fails instead of skipping. */
-const inCI = !["", "0", "false"].includes((process.env["CI"] ?? "").trim().toLowerCase())
-
-const findBinary = (name: string, candidates: ReadonlyArray<string>): string | null => {
-  try {
-    const found = execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim()
-    if (found !== "") return found
-  } catch {
-    // not on PATH
-  }
-  for (const candidate of candidates) {
-    if (existsSync(candidate)) return candidate
-  }
-  return null
-}
+const file = "test/deploy/lighttpdCgi.test.ts"
 
 const lighttpd = findBinary("lighttpd", ["/usr/sbin/lighttpd", "/usr/local/sbin/lighttpd"])
 const curl = findBinary("curl", ["/usr/bin/curl", "/usr/local/bin/curl"])
 const noLighttpd = "no lighttpd binary (on PATH or in /usr/sbin); install it with `apt-get install -y lighttpd`"
 const noCurl = "no curl binary (on PATH or in /usr/bin); install it with `apt-get install -y curl`"
-if (!inCI) {
-  if (lighttpd === null) console.warn(`${file} skipped: ${noLighttpd}`)
-  else if (curl === null) console.warn(`${file} curl checks skipped: ${noCurl}`)
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; lighttpd starts right after). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-const accepting = async (port: number, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1")
-      socket.once("connect", () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 const waitExit = (child: ChildProcess, ms: number): Promise<void> =>
   new Promise((resolve) => {
@@ -136,20 +89,8 @@ const APPS = ["env", "echo", "stream", "fail", "hello"] as const
 const FAILURE = "lighttpd-cgi-fixture: the app failed before its headers"
 const ERROR_PAGE = "A server error occurred.  Please contact the administrator."
 
-if (lighttpd === null && inCI) {
-  describe("CGIHandler under lighttpd (mod_cgi)", () => {
-    it("needs lighttpd, which CI must provide (.ci/run installs it)", () => {
-      throw new Error(`CI is set but there is ${noLighttpd}`)
-    })
-  })
-}
-if (lighttpd !== null && curl === null && inCI) {
-  describe("CGIHandler under lighttpd (mod_cgi), with curl", () => {
-    it("needs curl, which CI must provide (.ci/run installs it)", () => {
-      throw new Error(`CI is set but there is ${noCurl}`)
-    })
-  })
-}
+reportMissing(lighttpd === null, file, noLighttpd, it)
+reportMissing(lighttpd !== null && curl === null, file, `${noCurl} (the curl checks)`, it)
 
 describe.skipIf(lighttpd === null)("CGIHandler under lighttpd (mod_cgi)", { concurrent: true }, () => {
   let dir: string

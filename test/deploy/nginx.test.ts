@@ -9,71 +9,32 @@
  * The client connects from 127.0.0.5 (all of 127/8 is loopback), nginx from 127.0.0.1, so
  * the trusted proxy and the client are told apart. Skipped, with the reason printed, only
  * when there is no nginx binary (`apt-get install -y nginx`); with CI set, that fails instead.
+ *
+ * Then nginx's stream module with `proxy_protocol on` in front of `makeServer` with
+ * `proxyProtocol`: the app sees the client's address and port from nginx's PROXY header
+ * (nginx's http proxy cannot send one; its stream proxy can). Debian builds that module
+ * dynamically (`libnginx-mod-stream`): without it the case is skipped, or fails with CI set.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ErrorLog, type MemoryErrorLog } from "../../src/ErrorLog.js"
+import type { Application } from "../../src/Protocol.js"
+import { makeServer, type WSGIServer } from "../../src/Server.js"
+import { accepting, findBinary, freePort, reportMissing } from "../support/tools.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const fixtures = join(import.meta.dirname, "fixtures")
 const CLIENT = "127.0.0.5"
 
-const findNginx = (): string | null => {
-  try {
-    const found = execFileSync("sh", ["-c", "command -v nginx"], { encoding: "utf8" }).trim()
-    if (found !== "") return found
-  } catch {
-    // not on PATH
-  }
-  for (const candidate of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]) {
-    if (existsSync(candidate)) return candidate
-  }
-  return null
-}
-
-const nginx = findNginx()
+const nginx = findBinary("nginx", ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"])
 const noNginx = "no nginx binary (on PATH or in /usr/sbin); install it with `apt-get install -y nginx`"
-// With CI set (to anything but "", "0" or "false") a missing nginx fails instead of skipping.
-if (nginx === null && !["", "0", "false"].includes((process.env["CI"] ?? "").trim().toLowerCase())) {
-  it("needs nginx, which CI must provide (.ci/run installs it)", () => {
-    throw new Error(`CI is set but there is ${noNginx}`)
-  })
-} else if (nginx === null) {
-  console.warn(`[test/deploy/nginx.test.ts] skipped: ${noNginx}`)
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; the tests start right after). */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-const accepting = async (port: number, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1")
-      socket.once("connect", () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
+reportMissing(nginx === null, "test/deploy/nginx.test.ts", noNginx, it)
 
 /** The block of docs/deploy.md marked `<!-- tested: test/deploy/nginx.test.ts -->`. */
 const documentedBlock = (): string => {
@@ -313,5 +274,118 @@ describe.skipIf(nginx === null)("nginx in front of effect-wsgi --workers 2", () 
     }
     expect(pids.size).toBe(2)
     expect(pids.has(process.pid)).toBe(false)
+  })
+})
+
+// --- The PROXY protocol: nginx's stream module in front of makeServer ---------------------------
+
+/**
+ * How to have nginx's stream module: "" when built in, a `load_module` line for Debian's
+ * dynamic one, null when there is none.
+ */
+const streamModule = (binary: string): string | null => {
+  // nginx -V writes to stderr.
+  const built = execFileSync("sh", ["-c", "\"$0\" -V 2>&1", binary], { encoding: "utf8" })
+  if (/--with-stream(?=\s)/.test(built)) return ""
+  if (!built.includes("--with-stream=dynamic")) return null
+  const modules = /--modules-path=(\S+)/.exec(built)?.[1] ?? "/usr/lib/nginx/modules"
+  const module = join(modules, "ngx_stream_module.so")
+  return existsSync(module) ? `load_module ${module};` : null
+}
+
+const stream = nginx === null ? null : streamModule(nginx)
+const noStream = "no nginx stream module; install it with `apt-get install -y libnginx-mod-stream`"
+reportMissing(nginx !== null && stream === null, "test/deploy/nginx.test.ts", `${noStream} (the PROXY protocol case)`, it)
+
+/** An nginx that relays TCP from `listenPort` to `appPort`, a PROXY v1 header first. */
+const streamConfig = (dir: string, load: string, listenPort: number, appPort: number): string => `
+daemon off;
+worker_processes 1;
+${process.getuid?.() === 0 ? `user ${userInfo().username};` : ""}
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+${load}
+events { worker_connections 64; }
+stream {
+  server {
+    listen 127.0.0.1:${listenPort};
+    proxy_pass 127.0.0.1:${appPort};
+    proxy_protocol on;
+  }
+}
+`
+
+/** What the app behind the stream proxy saw. */
+const peerApp: Application = (environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "application/json"]])
+  return [Buffer.from(JSON.stringify({ REMOTE_ADDR: environ["REMOTE_ADDR"], REMOTE_PORT: environ["REMOTE_PORT"] ?? null }))]
+}
+
+/**
+ * A GET over a raw connection from `CLIENT` to `port`: the body the server sent before it
+ * closed (null when it closed without answering), and the client's own port.
+ */
+const rawGet = (port: number): Promise<{ readonly body: string | null; readonly localPort: number }> =>
+  new Promise((resolve, reject) => {
+    const socket = connect({ port, host: "127.0.0.1", localAddress: CLIENT })
+    let data = ""
+    let localPort = 0
+    socket.once("connect", () => {
+      localPort = socket.localPort!
+      socket.write("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    })
+    socket.on("data", (chunk: Buffer) => (data += chunk.toString("latin1")))
+    socket.once("close", () => resolve({ body: data === "" ? null : data.slice(data.indexOf("\r\n\r\n") + 4), localPort }))
+    socket.once("error", (error: Error & { code?: string }) => {
+      if (error.code !== "ECONNRESET") reject(error)
+    })
+  })
+
+describe.skipIf(nginx === null || stream === null)("nginx stream proxy_protocol on in front of makeServer proxyProtocol", () => {
+  let dir: string
+  let server: WSGIServer
+  let proxy: ChildProcess
+  let listenPort = 0
+  let proxyLog = ""
+  let errors: MemoryErrorLog
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "effect-wsgi-nginx-stream-"))
+    errors = ErrorLog.memory()
+    // nginx connects from 127.0.0.1: the default proxyAllowIps.
+    server = await makeServer("127.0.0.1", 0, peerApp, { proxyProtocol: true, errorLog: errors, closeTimeout: 2_000 })
+    listenPort = await freePort()
+    writeFileSync(join(dir, "nginx.conf"), streamConfig(dir, stream!, listenPort, server.port))
+    proxy = spawn(nginx!, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "pipe", "pipe"] })
+    proxy.stderr!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
+    proxy.stdout!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
+    const failed = new Promise<never>((_resolve, reject) => {
+      proxy.once("exit", (code) => reject(new Error(`nginx exited (${code}): ${proxyLog}`)))
+    })
+    await Promise.race([accepting(listenPort), failed])
+  }, 30_000)
+
+  afterAll(async () => {
+    if (proxy !== undefined) {
+      proxy.kill("SIGQUIT")
+      await waitExit(proxy, 5_000)
+    }
+    if (server !== undefined) await server.close()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }, 15_000)
+
+  it("the app sees the client's address and its own port, as nginx saw them", async () => {
+    for (let i = 0; i < 3; i++) {
+      const { body, localPort } = await rawGet(listenPort)
+      expect(body).not.toBeNull()
+      expect(JSON.parse(body!)).toEqual({ REMOTE_ADDR: CLIENT, REMOTE_PORT: String(localPort) })
+    }
+    expect(errors.text()).toBe("")
+  })
+
+  it("straight to the server, without nginx's header (and from a peer not allowed), the connection is closed", async () => {
+    const { body } = await rawGet(server.port)
+    expect(body).toBeNull()
+    expect(errors.text()).toMatch(new RegExp(`^${CLIENT.replace(/\./g, "\\.")} - - \\[.*\\] PROXY protocol: connection closed \\(not in proxyAllowIps\\)\n$`))
   })
 })

@@ -28,7 +28,10 @@ import { formatAccessLine, formatLogLine } from "./accessLog.js"
 import { NodeRequestBody } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { NodeTransmitter } from "./nodeTransmitter.js"
-import { ASTERISK, checkRequest, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
+import type { GatewayRequest, GatewayResponse } from "./exchange.js"
+import type { StreamRequest, StreamResponse } from "./http2Compat.js"
+import { ASTERISK, checkRequest, checkStream, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
+import { type ProxiedSocket, proxiedVariables } from "./proxyProtocol.js"
 import { protocolOf, RequestVariables } from "./requestVariables.js"
 import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
@@ -186,6 +189,24 @@ export class Gateway implements ConnectionPolicy {
     this.serve(request, response, expectContinue, verdict, connection, originalUrl)
   }
 
+  /**
+   * Handle one HTTP/2 stream (node:http2's compatibility objects, as `http2Compat.ts` makes
+   * them): checked by HTTP/2's rules, then served exactly as an HTTP/1.1 request is. A
+   * stream is on its own: nothing orders it behind the others of its session, and refusing
+   * it refuses nothing else.
+   */
+  handleStream(request: StreamRequest, response: StreamResponse, expectContinue: boolean): void {
+    const verdict = checkStream(request)
+    if (verdict === ASTERISK) return this.answerAsterisk(request, response)
+    if (verdict.kind === "refusal") {
+      this.logLine(formatLogLine(request.socket.remoteAddress ?? "-", `code ${verdict.status}, message ${verdict.reason} (${verdict.why})`))
+      response.writeHead(verdict.status, verdict.reason, { "Content-Length": "0" })
+      response.end()
+      return
+    }
+    this.serve(request, response, expectContinue, verdict, null, undefined)
+  }
+
   /** Refuse a request before any app sees it: one log line, an empty response, close. */
   refuseRequest(request: IncomingMessage, response: ServerResponse, refusal: Refusal): void {
     const connection = connectionOf(request.socket)
@@ -197,7 +218,7 @@ export class Gateway implements ConnectionPolicy {
   }
 
   /** `OPTIONS *` asks about the server itself, not a resource of the app: an empty 200. */
-  private answerAsterisk(request: IncomingMessage, response: ServerResponse): void {
+  private answerAsterisk(request: GatewayRequest, response: GatewayResponse): void {
     response.writeHead(200, "OK", { "Content-Length": "0" })
     response.end()
     const log = this.accessLog
@@ -211,11 +232,12 @@ export class Gateway implements ConnectionPolicy {
   }
 
   private serve(
-    request: IncomingMessage,
-    response: ServerResponse,
+    request: GatewayRequest,
+    response: GatewayResponse,
     expectContinue: boolean,
     framing: Framing,
-    connection: Connection,
+    // Null for an HTTP/2 stream: it has no HTTP/1.1 connection state.
+    connection: Connection | null,
     originalUrl: unknown
   ): void {
     const { contentLength, transferEncoding } = framing
@@ -252,7 +274,7 @@ export class Gateway implements ConnectionPolicy {
       remoteAddress,
       this.identity ?? this.socketIdentity(request, connection),
       // Worked out once per connection, and only on an encrypted one.
-      (socket as { encrypted?: boolean }).encrypted === true ? tlsVariablesOf(socket) : null
+      (socket as ProxiedSocket)[proxiedVariables] ?? ((socket as { encrypted?: boolean }).encrypted === true ? tlsVariablesOf(socket) : null)
     )
     variables.chunked = chunked
     // Mounted by a router: the part of the target it stripped is SCRIPT_NAME.
@@ -336,8 +358,8 @@ export class Gateway implements ConnectionPolicy {
   }
 
   /** SERVER_NAME and SERVER_PORT of a request: read once per connection. */
-  private socketIdentity(request: IncomingMessage, connection: Connection): ServerIdentity {
-    return connection.identity ??= this.identities.of(request.socket)
+  private socketIdentity(request: GatewayRequest, connection: Connection | null): ServerIdentity {
+    return connection === null ? this.identities.of(request.socket) : connection.identity ??= this.identities.of(request.socket)
   }
 
   private complete(output: NodeOutput, exit: Exit.Exit<void, HandlerError>): void {

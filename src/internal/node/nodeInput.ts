@@ -5,13 +5,13 @@
  * read. It also remembers how much of the body was read, so the server can tell whether
  * the connection may be reused once the response is done.
  */
-import type { IncomingMessage } from "node:http"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import { ClientDisconnected, type InputError } from "../../HandlerError.js"
 import { type InputShape, readStream } from "../../Input.js"
 import { PullInputStream } from "../pullInput.js"
 import { waitForData } from "../readableInput.js"
+import type { GatewayRequest } from "./exchange.js"
 
 /**
  * The request body is larger than the server's `maxBodySize`. Reading `wsgi.input` past
@@ -53,7 +53,7 @@ export class NodeRequestBody implements InputShape {
    * @param continueSender set when the client waits for `100 Continue`
    */
   constructor(
-    private readonly request: IncomingMessage,
+    private readonly request: GatewayRequest,
     private readonly length: number,
     private readonly maxBodySize: number,
     continueSender: ContinueSender | null

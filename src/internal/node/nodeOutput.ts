@@ -13,7 +13,6 @@
  * waits on something (an async app or iterator), a held chunk is released on the next
  * turn of the event loop so streamed responses are never delayed.
  */
-import type { IncomingMessage, ServerResponse } from "node:http"
 import { Readable } from "node:stream"
 import * as Effect from "effect/Effect"
 import { ClientDisconnected, OutputError } from "../../HandlerError.js"
@@ -21,6 +20,7 @@ import type { OutputShape } from "../../Output.js"
 import type { HeaderList } from "../../Protocol.js"
 import { carriesBody, overrunMessage, parseDeclaredLength, shortfallMessage } from "../declaredLength.js"
 import { formatLogLine } from "./accessLog.js"
+import type { GatewayRequest, GatewayResponse } from "./exchange.js"
 import type { ContinueSender, NodeRequestBody } from "./nodeInput.js"
 
 /** What the response needs to know about the server it belongs to. */
@@ -49,7 +49,7 @@ const HEAD_NONE = 0
 const HEAD_HELD = 1
 const HEAD_SENT = 2
 
-/** `Output` over a `ServerResponse`. */
+/** `Output` over a `ServerResponse` (or an HTTP/2 stream's, see `exchange.ts`). */
 export class NodeOutput implements OutputShape, ContinueSender {
   /** The request body, when there is one (its state decides whether the connection is reused). */
   body: NodeRequestBody | null = null
@@ -82,8 +82,8 @@ export class NodeOutput implements OutputShape, ContinueSender {
 
   constructor(
     readonly policy: ConnectionPolicy,
-    readonly request: IncomingMessage,
-    readonly response: ServerResponse
+    readonly request: GatewayRequest,
+    readonly response: GatewayResponse
   ) {}
 
   /** The head as the core gives it; it leaves with the first body bytes. */

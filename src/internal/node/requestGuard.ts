@@ -16,6 +16,7 @@
  *   it, such as `gzip, chunked`, which would need decoding), or any on HTTP/1.0.
  */
 import type { IncomingMessage } from "node:http"
+import type { ServerHttp2Stream } from "node:http2"
 import type { ServerIdentity } from "../requestEnviron.js"
 
 /** A refused request: the status and why (for the log line). */
@@ -36,7 +37,11 @@ export interface Framing {
   readonly kind: "framing"
   /** The first Content-Length value, if any. */
   readonly contentLength: string | undefined
-  /** The Transfer-Encoding values joined with ",", if any (one final `chunked`: checked). */
+  /**
+   * The Transfer-Encoding values joined with ",", if any (one final `chunked`: checked); for
+   * an HTTP/2 request, `STREAM_FRAMED` when its body has no content-length (it ends with
+   * its stream, read as a chunked one is).
+   */
   readonly transferEncoding: string | undefined
 }
 
@@ -117,6 +122,60 @@ export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERIS
   return codings === undefined && length === undefined
     ? noBody
     : { kind: "framing", contentLength: length, transferEncoding: codings }
+}
+
+/** `Framing.transferEncoding` of an HTTP/2 body of unknown length: its DATA frames frame it. */
+export const STREAM_FRAMED = "(HTTP/2 DATA frames)"
+
+/** What `checkStream` reads of an HTTP/2 request (`http2Compat.ts`'s `StreamRequest`). */
+export interface StreamRequestLine {
+  readonly method: string
+  readonly url: string
+  /** Without pseudo-headers; `host` is `:authority` when the client sent no `host`. */
+  readonly rawHeaders: ReadonlyArray<string>
+  /** node's parsed headers, pseudo-headers included. */
+  readonly headers: { readonly ":authority"?: string | undefined }
+  readonly stream: Pick<ServerHttp2Stream, "endAfterHeaders">
+}
+
+/**
+ * `checkRequest` for an HTTP/2 stream. nghttp2 already refused malformed ones (no or bad
+ * pseudo-headers, upper-case or connection-specific header names, a Transfer-Encoding, a
+ * content-length the DATA frames do not match); what is left to refuse: more than one
+ * `host`, an invalid one, a `host` that names another authority than `:authority` (RFC
+ * 9113 §8.3.1), a target that is not a path (or `*` on OPTIONS), several content-lengths.
+ * A body with no content-length is `STREAM_FRAMED`; none when the HEADERS ended the stream.
+ */
+export const checkStream = (request: StreamRequestLine): Refusal | typeof ASTERISK | Framing => {
+  const raw = request.rawHeaders
+  let hosts = 0
+  let host = ""
+  let length: string | undefined
+  let lengths = 0
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name === "host") {
+      hosts++
+      host = raw[i + 1]!
+    } else if (name === "content-length") {
+      if (lengths++ === 0) length = raw[i + 1]!
+    } else if (name === "transfer-encoding") return badRequest("Transfer-Encoding in an HTTP/2 request")
+  }
+  if (hosts > 1) return badRequest("more than one Host header")
+  if (!isValidHost(host)) return badRequest("an invalid Host header")
+  const authority = request.headers[":authority"]
+  if (authority !== undefined && hosts === 1 && host.toLowerCase() !== authority.toLowerCase()) {
+    return badRequest("a Host header that differs from :authority")
+  }
+  const target = request.url
+  if (target.charCodeAt(0) !== 47 /* "/" */) {
+    if (target !== "*") return badRequest("a request target that is not a path")
+    if (request.method !== "OPTIONS") return badRequest(`${request.method} *`)
+    return request.stream.endAfterHeaders && lengths === 0 ? ASTERISK : badRequest("a body on OPTIONS *")
+  }
+  if (lengths > 1) return badRequest("more than one Content-Length")
+  if (request.stream.endAfterHeaders) return noBody
+  return { kind: "framing", contentLength: length, transferEncoding: length === undefined ? STREAM_FRAMED : undefined }
 }
 
 /**
