@@ -14,7 +14,15 @@ describe("parseArgs", () => {
       validate: true,
       quiet: true,
       forwardedAllowIps: ["127.0.0.1", "10.0.0.1"],
-      responseTimeout: 5000
+      responseTimeout: 5000,
+      timeout: null,
+      gracefulTimeout: 30,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      maxRss: 0,
+      reload: false,
+      reloadInclude: [],
+      reloadExclude: []
     })
   })
 
