@@ -4,9 +4,9 @@
 // own, loads one server at a time, in rounds whose order rotates, as the HTTP section does.
 import { spawn, spawnSync } from "node:child_process"
 import http2 from "node:http2"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { loadDist } from "./dist.mjs"
+import { startBenchServer } from "./workers.mjs"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const HELLO = "Hello, world!"
@@ -23,43 +23,8 @@ const KINDS = [
 
 export const h2loadAvailable = () => spawnSync("h2load", ["--version"], { encoding: "utf8" }).error === undefined
 
-/** Start one server child; resolves with its port, cpu() and stop(). */
-const startServer = (kind) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${here}http2_server.mjs`, kind], { stdio: ["pipe", "pipe", "inherit"] })
-    const lines = createInterface({ input: child.stdout })
-    const timer = setTimeout(() => {
-      child.kill()
-      reject(new Error(`${kind} server did not start in 15 s`))
-    }, 15000)
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${kind} server exited (${signal ?? code}) before listening`))
-    })
-    const answers = []
-    lines.on("line", (line) => answers.shift()?.(JSON.parse(line)))
-    answers.push(({ port }) => {
-      clearTimeout(timer)
-      resolve({
-        port,
-        cpu: () =>
-          new Promise((done) => {
-            answers.push(({ cpu }) => done(cpu))
-            child.stdin.write("cpu\n")
-          }),
-        stop: () =>
-          new Promise((done) => {
-            if (child.exitCode !== null || child.signalCode !== null) return done()
-            const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              done()
-            })
-            child.stdin.end()
-          })
-      })
-    })
-  })
+/** Start one server child: its port, cpu() and stop(). */
+const startServer = (kind) => startBenchServer(`${here}http2_server.mjs`, kind)
 
 /** Five requests on one session: each 200 with "Hello, world!". */
 const sampleCheck = async (port) => {

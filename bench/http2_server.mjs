@@ -5,9 +5,9 @@
 // port), prints {"port": N} once listening, answers a "cpu" line on stdin with
 // {"cpu": <µs of CPU used>}, and closes when its stdin ends.
 import http2 from "node:http2"
-import { createInterface } from "node:readline"
 import { hello } from "./apps.mjs"
 import { loadDist } from "./dist.mjs"
+import { serveBenchProtocol } from "./workers.mjs"
 
 const kind = process.argv[2]
 const HELLO = Buffer.from("Hello, world!", "latin1")
@@ -50,16 +50,4 @@ if (kind === "raw" || kind === "stream") {
   throw new Error(`unknown server kind ${kind}`)
 }
 
-process.stdout.write(JSON.stringify({ port }) + "\n")
-// A line "cpu" on stdin asks for the CPU time this process used so far (µs, user + system).
-createInterface({ input: process.stdin }).on("line", (line) => {
-  if (line.trim() === "cpu") {
-    const { user, system } = process.cpuUsage()
-    process.stdout.write(JSON.stringify({ cpu: user + system }) + "\n")
-  }
-})
-process.stdin.on("end", () => {
-  const timer = setTimeout(() => process.exit(0), 2000)
-  timer.unref()
-  Promise.resolve(close()).finally(() => process.exit(0))
-})
+serveBenchProtocol(port, close)

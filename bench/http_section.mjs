@@ -5,9 +5,9 @@
 import { spawn, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import net from "node:net"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { loadDist } from "./dist.mjs"
+import { startBenchServer } from "./workers.mjs"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const HELLO = "Hello, world!"
@@ -36,43 +36,8 @@ const P99_TARGET = 1.5
 
 export const wrkAvailable = () => spawnSync("wrk", ["--version"], { encoding: "utf8" }).error === undefined
 
-/** Start one server child; resolves with its port and a stop(). */
-const startServer = (kind) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${here}http_server.mjs`, kind], { stdio: ["pipe", "pipe", "inherit"] })
-    const lines = createInterface({ input: child.stdout })
-    const timer = setTimeout(() => {
-      child.kill()
-      reject(new Error(`${kind} server did not start in 15 s`))
-    }, 15000)
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer)
-      reject(new Error(`${kind} server exited (${signal ?? code}) before listening`))
-    })
-    const answers = []
-    lines.on("line", (line) => answers.shift()?.(JSON.parse(line)))
-    answers.push(({ port }) => {
-      clearTimeout(timer)
-      resolve({
-        port,
-        cpu: () =>
-          new Promise((done) => {
-            answers.push(({ cpu }) => done(cpu))
-            child.stdin.write("cpu\n")
-          }),
-        stop: () =>
-          new Promise((done) => {
-            if (child.exitCode !== null || child.signalCode !== null) return done()
-            const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              done()
-            })
-            child.stdin.end()
-          })
-      })
-    })
-  })
+/** Start one server child: its port, cpu() and stop(). */
+const startServer = (kind) => startBenchServer(`${here}http_server.mjs`, kind)
 
 /** Parse the HTTP/1.x responses in `bytes` (Content-Length or chunked bodies). */
 const parseResponses = (bytes) => {

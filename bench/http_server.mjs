@@ -5,10 +5,10 @@
 // answers a "cpu" line on stdin with {"cpu": <µs of CPU used>}, and closes when its stdin
 // ends.
 import http from "node:http"
-import { createInterface } from "node:readline"
 import { hello } from "./apps.mjs"
 import { bareListener } from "./bare_gateway.mjs"
 import { loadDist } from "./dist.mjs"
+import { serveBenchProtocol } from "./workers.mjs"
 
 const kind = process.argv[2]
 const HELLO = Buffer.from("Hello, world!", "latin1")
@@ -79,16 +79,4 @@ if (kind === "raw") {
   throw new Error(`unknown server kind ${kind}`)
 }
 
-process.stdout.write(JSON.stringify({ port }) + "\n")
-// A line "cpu" on stdin asks for the CPU time this process used so far (µs, user + system).
-createInterface({ input: process.stdin }).on("line", (line) => {
-  if (line.trim() === "cpu") {
-    const { user, system } = process.cpuUsage()
-    process.stdout.write(JSON.stringify({ cpu: user + system }) + "\n")
-  }
-})
-process.stdin.on("end", () => {
-  const timer = setTimeout(() => process.exit(0), 2000)
-  timer.unref()
-  Promise.resolve(close()).finally(() => process.exit(0))
-})
+serveBenchProtocol(port, close)

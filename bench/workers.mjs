@@ -66,3 +66,64 @@ export const messagesOf = (child, name) => {
       child.once("exit", (code) => reject(new Error(`${name} exited (${code})`)))
     })
 }
+
+/**
+ * The child half of a benched server (bench/http_server.mjs, bench/http2_server.mjs): print
+ * {"port": N}, answer each "cpu" line on stdin with {"cpu": <µs of CPU used>}, and `close`
+ * then exit when stdin ends.
+ */
+export const serveBenchProtocol = (port, close) => {
+  process.stdout.write(JSON.stringify({ port }) + "\n")
+  createInterface({ input: process.stdin }).on("line", (line) => {
+    if (line.trim() === "cpu") {
+      const { user, system } = process.cpuUsage()
+      process.stdout.write(JSON.stringify({ cpu: user + system }) + "\n")
+    }
+  })
+  process.stdin.on("end", () => {
+    const timer = setTimeout(() => process.exit(0), 2000)
+    timer.unref()
+    Promise.resolve(close()).finally(() => process.exit(0))
+  })
+}
+
+/**
+ * The parent half: start `script kind` (a server child speaking `serveBenchProtocol`);
+ * resolves with its port, cpu() (µs used so far) and stop().
+ */
+export const startBenchServer = (script, kind) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, kind], { stdio: ["pipe", "pipe", "inherit"] })
+    const lines = createInterface({ input: child.stdout })
+    const timer = setTimeout(() => {
+      child.kill()
+      reject(new Error(`${kind} server did not start in 15 s`))
+    }, 15000)
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${kind} server exited (${signal ?? code}) before listening`))
+    })
+    const answers = []
+    lines.on("line", (line) => answers.shift()?.(JSON.parse(line)))
+    answers.push(({ port }) => {
+      clearTimeout(timer)
+      resolve({
+        port,
+        cpu: () =>
+          new Promise((done) => {
+            answers.push(({ cpu }) => done(cpu))
+            child.stdin.write("cpu\n")
+          }),
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done()
+            const kill = setTimeout(() => child.kill("SIGKILL"), 5000)
+            child.once("exit", () => {
+              clearTimeout(kill)
+              done()
+            })
+            child.stdin.end()
+          })
+      })
+    })
+  })
