@@ -24,7 +24,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, it } from "vitest"
-import { accepting, findBinary, freePort, reportMissing } from "../support/tools.js"
+import { accepting, findBinary, freePort, reportMissing, waitExit } from "../support/tools.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const fixture = join(import.meta.dirname, "fixtures", "cgiApp.mjs")
@@ -34,19 +34,6 @@ const lighttpd = findBinary("lighttpd", ["/usr/sbin/lighttpd", "/usr/local/sbin/
 const curl = findBinary("curl", ["/usr/bin/curl", "/usr/local/bin/curl"])
 const noLighttpd = "no lighttpd binary (on PATH or in /usr/sbin); install it with `apt-get install -y lighttpd`"
 const noCurl = "no curl binary (on PATH or in /usr/bin); install it with `apt-get install -y curl`"
-
-const waitExit = (child: ChildProcess, ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      resolve()
-    }, ms)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
-  })
 
 /** A shell string literal. */
 const quote = (text: string): string => `'${text.split("'").join(`'\\''`)}'`

@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ErrorLog, type MemoryErrorLog } from "../../src/ErrorLog.js"
 import type { Application } from "../../src/Protocol.js"
 import { makeServer, type WSGIServer } from "../../src/Server.js"
-import { accepting, findBinary, freePort, reportMissing } from "../support/tools.js"
+import { accepting, findBinary, freePort, reportMissing, waitExit } from "../support/tools.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const fixtures = join(import.meta.dirname, "fixtures")
@@ -140,19 +140,6 @@ const get = (port: number, path: string, options: { readonly https?: boolean; re
     )
     req.on("error", reject)
     req.end()
-  })
-
-const waitExit = (child: ChildProcess, ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      resolve()
-    }, ms)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve()
-    })
   })
 
 describe.skipIf(nginx === null)("nginx in front of effect-wsgi --workers 2", () => {

@@ -4,7 +4,7 @@
  * CI, where .ci/run installs it and a missing one fails), free ports and waiting for a port
  * to accept.
  */
-import { execFileSync } from "node:child_process"
+import { type ChildProcess, execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { connect, createServer } from "node:net"
 
@@ -71,3 +71,17 @@ export const accepting = async (port: number, ms = 10_000): Promise<void> => {
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
+
+/** Wait for `child` to exit; past `ms`, kill it (SIGKILL) and stop waiting. */
+export const waitExit = (child: ChildProcess, ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      resolve()
+    }, ms)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
