@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import cluster from "node:cluster"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Http2SecureServer, Http2Server } from "node:http2"
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https"
@@ -114,6 +115,14 @@ export interface ServerOptions extends NodeListenerOptions {
   readonly closeTimeout?: number
   /** Listen on this unix socket path instead of `host` and `port`. */
   readonly path?: string
+  /**
+   * Serve on this already-listening socket (a file descriptor of this process: systemd's
+   * socket activation, a socket inherited from a parent) instead of `host` and `port`. In a
+   * `node:cluster` worker it is this worker's own descriptor, listened on by the worker
+   * itself (not, as node's `listen({ fd })` would, the primary's descriptor of that number).
+   * With `proxyProtocol`, a unix socket given this way is taken for TCP.
+   */
+  readonly fd?: number
   /**
    * Serve HTTPS (`node:https`) with this certificate: the same handling, with
    * `wsgi.url_scheme` "https" and `HTTPS` "on". A plain-HTTP request on the port gets
@@ -398,7 +407,25 @@ const refuse = (gateway: Gateway, error: Error & { code?: string }, socket: Http
   afterPending(connection, () => answer(gateway, socket, status, reason, why))
 }
 
-const listen = (server: Server, host: string, port: number, path: string | undefined): Promise<void> =>
+/**
+ * `server.listen({ fd })` on this process's own descriptor. Node ignores `exclusive` for a
+ * descriptor, and in a `node:cluster` worker asks the primary to listen on the primary's
+ * descriptor of that number instead; the primary's handle is then closed when its last
+ * worker leaves, and with it the inherited socket. So the listen is done as a primary
+ * would (node reads `cluster.isPrimary` synchronously inside `listen`).
+ */
+const listenOnOwnFd = (server: Server, fd: number, listening: () => void): void => {
+  const role = cluster as { isPrimary: boolean }
+  const primary = role.isPrimary
+  role.isPrimary = true
+  try {
+    server.listen({ fd }, listening)
+  } finally {
+    role.isPrimary = primary
+  }
+}
+
+const listen = (server: Server, host: string, port: number, path: string | undefined, fd: number | undefined): Promise<void> =>
   new Promise<void>((resolve, reject) => {
     const failed = (error: Error): void => reject(error)
     server.once("error", failed)
@@ -406,7 +433,8 @@ const listen = (server: Server, host: string, port: number, path: string | undef
       server.removeListener("error", failed)
       resolve()
     }
-    if (path !== undefined) server.listen(path, listening)
+    if (fd !== undefined) listenOnOwnFd(server, fd, listening)
+    else if (path !== undefined) server.listen(path, listening)
     else if (host === "") server.listen(port, listening)
     else server.listen(port, host, listening)
   })
@@ -533,13 +561,15 @@ export async function makeServer(
       log: gateway
     })
     : null
-  gateway.unixSocket = options.path !== undefined
-  await listen(server, host, port, options.path)
+  await listen(server, host, port, options.path, options.fd)
   const address = server.address()
+  // A socket given by `fd` tells what it is only now: a string address is a unix socket's.
+  const socketPath = options.path ?? (typeof address === "string" ? address : undefined)
+  gateway.unixSocket = socketPath !== undefined
   const bound = typeof address === "object" && address !== null ? (address as AddressInfo) : null
-  const boundHost = host === "" ? bound?.address ?? "" : host
+  const boundHost = host === "" || options.fd !== undefined ? bound?.address ?? "" : host
   const boundPort = bound?.port ?? 0
-  gateway.identity = options.path !== undefined
+  gateway.identity = socketPath !== undefined
     ? { serverName: "localhost", serverPort: "80", serverSoftware: gateway.serverSoftware }
     : { serverName: host === "" ? hostname() : host, serverPort: String(boundPort), serverSoftware: gateway.serverSoftware }
 
@@ -574,8 +604,8 @@ export async function makeServer(
   return {
     host: boundHost,
     port: boundPort,
-    url: options.path !== undefined
-      ? `${scheme}+unix://${encodeURIComponent(options.path)}/`
+    url: socketPath !== undefined
+      ? `${scheme}+unix://${encodeURIComponent(socketPath)}/`
       : `${scheme}://${urlHost(boundHost === "" ? "localhost" : boundHost)}:${boundPort}/`,
     server,
     close,

@@ -7,10 +7,9 @@
  */
 import { execFile, execFileSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs"
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https"
 import { connect as netConnect, type Socket } from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect as tlsConnect, TLSSocket } from "node:tls"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
@@ -18,50 +17,27 @@ import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
 import type { Application } from "../src/Protocol.js"
 import { makeServer, type ServerOptions, type TlsOptions, type WSGIServer } from "../src/Server.js"
 import { distinguishedName, watchCertificates } from "../src/internal/node/tls.js"
+import { type CertDir, certDir, hasCurl } from "./support/certs.js"
 import { underTest } from "./support/underTest.js"
 
+let certs: CertDir | null = null
 let dir = ""
-const pem: Record<string, Buffer> = {}
+let pem: Record<string, Buffer> = {}
 const file = (name: string): string => join(dir, name)
 
-const openssl = (...args: Array<string>): void => {
-  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] })
-}
-
-/** A P-256 key and a certificate for `subject`, signed by the CA (or self-signed without one). */
-const certificate = (name: string, subject: string, options: { readonly ca?: string; readonly san?: string } = {}): void => {
-  if (options.ca === undefined) {
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", subject)
-  } else {
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject)
-    const extensions = options.san === undefined ? [] : ["-extfile", `${name}.ext`]
-    if (options.san !== undefined) writeFileSync(file(`${name}.ext`), `subjectAltName=${options.san}\n`)
-    openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${options.ca}.pem`, "-CAkey", `${options.ca}.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", ...extensions)
-  }
-  pem[`${name}.key`] = readFileSync(file(`${name}.key`))
-  pem[`${name}.pem`] = readFileSync(file(`${name}.pem`))
-}
-
-const hasCurl = (() => {
-  try {
-    execFileSync("curl", ["--version"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-})()
-
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "effect-wsgi-tls-"))
-  certificate("ca", "/O=Example/CN=Test CA")
-  certificate("server", "/CN=localhost", { ca: "ca", san: "IP:127.0.0.1,DNS:localhost" })
-  certificate("renewed", "/CN=localhost", { ca: "ca", san: "IP:127.0.0.1,DNS:localhost" })
-  certificate("client", "/C=US/O=Example, Inc./OU=a+OU=b/CN=client", { ca: "ca" })
-  certificate("rogue", "/CN=rogue")
+  certs = certDir()
+  dir = certs.dir
+  pem = certs.pem
+  certs.certificate("ca", "/O=Example/CN=Test CA")
+  certs.certificate("server", "/CN=localhost", { ca: "ca", san: "IP:127.0.0.1,DNS:localhost" })
+  certs.certificate("renewed", "/CN=localhost", { ca: "ca", san: "IP:127.0.0.1,DNS:localhost" })
+  certs.certificate("client", "/C=US/O=Example, Inc./OU=a+OU=b/CN=client", { ca: "ca" })
+  certs.certificate("rogue", "/CN=rogue")
 })
 
 afterAll(() => {
-  if (dir !== "") rmSync(dir, { recursive: true, force: true })
+  certs?.remove()
 })
 
 const servers: Array<WSGIServer> = []

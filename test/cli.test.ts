@@ -486,9 +486,11 @@ describe("effect-wsgi serve: each option, observed over a socket", () => {
       expect(help.stderr).toBe("")
       expect(help.stdout).toMatch(/^usage: effect-wsgi serve FILE\[:export\] \[options\]\n/)
       for (const option of [
-        "--host HOST", "--port PORT", "--bind unix:PATH", "--workers N", "--validate", "--quiet", "--forwarded-allow-ips IPS",
+        "--host HOST", "--port PORT", "--bind ADDRESS", "--workers N", "--validate", "--quiet", "--forwarded-allow-ips IPS",
         "--response-timeout MS", "--timeout S", "--graceful-timeout S", "--max-requests N", "--max-requests-jitter J",
-        "--max-rss MIB", "--reload", "--reload-include GLOB", "--reload-exclude GLOB"
+        "--max-rss MIB", "--reload", "--reload-include GLOB", "--reload-exclude GLOB", "--certfile FILE", "--keyfile FILE",
+        "--ca-certs FILE", "--cert-reqs MODE", "--http2", "--h2c", "--proxy-protocol", "--proxy-allow-ips IPS", "--config FILE",
+        "--check-config", "--print-config"
       ]) {
         expect(help.stdout).toContain(`  ${option} `)
       }

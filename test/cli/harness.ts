@@ -66,8 +66,11 @@ afterEach(async (context) => {
 })
 
 /** Run `effect-wsgi ARGS…` from the repository root. */
-export const start = (...args: Array<string>): Cli => {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+export const start = (...args: Array<string>): Cli => startWith({}, ...args)
+
+/** Run `effect-wsgi ARGS…` with more environment variables. */
+export const startWith = (env: Readonly<Record<string, string>>, ...args: Array<string>): Cli => {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   children.push(child)
   let stderr = ""
   child.stderr!.on("data", (chunk: Buffer) => {

@@ -1,6 +1,8 @@
 /**
  * The command line of `effect-wsgi`, parsed without side effects (so it can be tested).
  */
+import { type Bind, parseBind } from "./sockets.js"
+import { OPTION_BY_FLAG } from "./options.js"
 
 /** What `effect-wsgi serve` was asked to do. */
 export interface ServeCommand {
@@ -11,7 +13,13 @@ export interface ServeCommand {
   readonly exportName: string | null
   readonly host: string
   readonly port: number
-  /** A unix socket path (from `--bind unix:/path`), instead of host and port. */
+  /**
+   * Where to listen, in order: each `--bind`, and `--host`/`--port` as one more TCP bind
+   * when either is given. Empty when none is: then systemd's sockets (`LISTEN_FDS`) when
+   * passed, else `host`:`port` (`resolveBinds` in `sockets.ts`).
+   */
+  readonly binds: ReadonlyArray<Bind>
+  /** The first `--bind unix:PATH`'s path, or null (kept for older callers; `binds` has them all). */
   readonly socketPath: string | null
   /** Worker processes (0: one per core; 1: no cluster unless an option below needs one). */
   readonly workers: number
@@ -40,7 +48,26 @@ export interface ServeCommand {
   readonly reloadInclude: ReadonlyArray<string>
   /** Globs of files and directories never watched, added to `DEFAULT_RELOAD_EXCLUDE`. */
   readonly reloadExclude: ReadonlyArray<string>
+  /** The certificate file (PEM, with its chain): serve HTTPS. */
+  readonly certfile: string | null
+  /** Its private key file. */
+  readonly keyfile: string | null
+  /** The CA file client certificates are checked against. */
+  readonly caCerts: string | null
+  /** Whether a client certificate is asked for (`optional`) and required (`required`). */
+  readonly certReqs: CertReqs
+  /** HTTP/2 with ALPN beside HTTP/1.1 on the TLS port. */
+  readonly http2: boolean
+  /** Cleartext HTTP/2 with prior knowledge. */
+  readonly h2c: boolean
+  /** Read a PROXY protocol v1/v2 header first on each connection. */
+  readonly proxyProtocol: boolean
+  /** The peers allowed to send the PROXY header (null: `makeServer`'s default, loopback). */
+  readonly proxyAllowIps: ReadonlyArray<string> | null
 }
+
+/** `--cert-reqs`: gunicorn's names for asking clients for a certificate. */
+export type CertReqs = "none" | "optional" | "required"
 
 /** `--help`. */
 export interface HelpCommand {
@@ -68,8 +95,12 @@ Serve the PEP 3333 app exported by FILE (.js, .mjs or .ts): the named export, el
 options:
   --host HOST                   interface to listen on (default 127.0.0.1)
   --port PORT                   port (default 8000; 0 picks a free one)
-  --bind unix:PATH              listen on a unix socket instead (a socket file no
-                                server answers on is removed first)
+  --bind ADDRESS                listen on ADDRESS instead: HOST:PORT, [IPV6]:PORT,
+                                unix:PATH (a socket file no server answers on is removed
+                                first) or fd://N (an inherited listening socket);
+                                repeatable, one server per address. With none of --bind,
+                                --host, --port, the sockets systemd passes (LISTEN_FDS)
+                                are served when there are any
   --workers N                   worker processes (default 1; 0 = one per core); more than
                                 one, or --timeout, --max-requests, --max-rss or --reload,
                                 runs them under a supervisor (node:cluster)
@@ -93,7 +124,26 @@ options:
                                 default ${DEFAULT_RELOAD_INCLUDE.join(" ")})
   --reload-exclude GLOB         never watch files or directories matching GLOB (repeatable;
                                 default ${DEFAULT_RELOAD_EXCLUDE.join(" ")})
+  --certfile FILE               serve HTTPS with this certificate (PEM, chain after it);
+                                renewed files are served without a restart
+  --keyfile FILE                its private key (needed with --certfile)
+  --ca-certs FILE               CA certificates client certificates are checked against
+  --cert-reqs MODE              none (default), optional (ask for a client certificate)
+                                or required (refuse a client without a valid one)
+  --http2                       HTTP/2 (ALPN h2) beside HTTP/1.1 on the TLS port
+  --h2c                         cleartext HTTP/2 with prior knowledge (behind a proxy)
+  --proxy-protocol              read a PROXY protocol v1/v2 header first: REMOTE_ADDR
+                                and REMOTE_PORT from it
+  --proxy-allow-ips IPS         comma-separated peers (or CIDR) allowed to send it
+                                (default 127.0.0.1,::1)
+  --config FILE                 read options from FILE (.json, .js, .mjs or .ts, keys in
+                                camelCase: { "port": 8080, "certfile": "..." }); flags win
+  --check-config                load the config and the app, print the problems, exit 0
+                                (fine) or 2
+  --print-config                print the options in effect as JSON and exit
   -h, --help                    this text
+
+EFFECT_WSGI_ARGS is read as more flags (split as a shell does), before the command line's.
 
 signals (under a supervisor): HUP starts workers with freshly loaded code one at a time
 and drains the old ones; TTIN adds a worker, TTOU removes one; TERM and INT drain every
@@ -123,7 +173,8 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
   let target: string | undefined
   let host = "127.0.0.1"
   let port = 8000
-  let socketPath: string | null = null
+  const binds: Array<Bind> = []
+  let hostOrPort = false
   let workers = 1
   let validate = false
   let quiet = false
@@ -137,6 +188,12 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
   let reload = false
   const reloadInclude: Array<string> = []
   const reloadExclude: Array<string> = []
+  const files: { certfile: string | null; keyfile: string | null; caCerts: string | null } = { certfile: null, keyfile: null, caCerts: null }
+  let certReqs: CertReqs = "none"
+  let http2 = false
+  let h2c = false
+  let proxyProtocol = false
+  let proxyAllowIps: Array<string> | null = null
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!
     const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
@@ -146,11 +203,14 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
       const v = value()
       return v !== undefined && pattern.test(v) ? Number(v) : `${flag} needs ${needs} (got ${v ?? "nothing"})`
     }
+    // The one list of options (options.ts) decides what exists; the cases below read each.
+    if (arg.startsWith("-") && !OPTION_BY_FLAG.has(flag)) return error(`unknown option ${arg}`)
     switch (flag) {
       case "--host": {
         const v = value()
         if (v === undefined || v === "") return error("--host needs a value")
         host = v
+        hostOrPort = true
         break
       }
       case "--port": {
@@ -158,12 +218,13 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
         const n = Number(v)
         if (v === undefined || !WHOLE.test(v) || n > 65535) return error(`--port needs a number from 0 to 65535 (got ${v ?? "nothing"})`)
         port = n
+        hostOrPort = true
         break
       }
       case "--bind": {
-        const v = value()
-        if (v === undefined || !v.startsWith("unix:") || v.length <= 5) return error("--bind takes unix:PATH")
-        socketPath = v.slice(5)
+        const bind = parseBind(value() ?? "")
+        if (typeof bind === "string") return error(bind)
+        binds.push(bind)
         break
       }
       case "--workers": {
@@ -230,8 +291,37 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
         ;(flag === "--reload-include" ? reloadInclude : reloadExclude).push(v)
         break
       }
+      case "--certfile":
+      case "--keyfile":
+      case "--ca-certs": {
+        const v = value()
+        if (v === undefined || v === "") return error(`${flag} needs a file`)
+        files[flag === "--certfile" ? "certfile" : flag === "--keyfile" ? "keyfile" : "caCerts"] = v
+        break
+      }
+      case "--cert-reqs": {
+        const v = value()
+        if (v !== "none" && v !== "optional" && v !== "required") return error(`--cert-reqs takes none, optional or required (got ${v ?? "nothing"})`)
+        certReqs = v
+        break
+      }
+      case "--http2":
+        http2 = true
+        break
+      case "--h2c":
+        h2c = true
+        break
+      case "--proxy-protocol":
+        proxyProtocol = true
+        break
+      case "--proxy-allow-ips": {
+        const v = value()
+        if (v === undefined) return error("--proxy-allow-ips needs a value")
+        proxyAllowIps = v.split(",").map((ip) => ip.trim()).filter((ip) => ip !== "")
+        break
+      }
       default:
-        if (arg.startsWith("-")) return error(`unknown option ${arg}`)
+        if (arg.startsWith("-")) return error(`option ${flag} is listed but not read`)
         if (target !== undefined) return error(`unexpected argument ${JSON.stringify(arg)}`)
         target = arg
     }
@@ -239,12 +329,18 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
   if (target === undefined) return error("serve needs FILE[:export]")
   if (maxRequestsJitter > 0 && maxRequests === 0) return error("--max-requests-jitter needs --max-requests")
   if ((reloadInclude.length > 0 || reloadExclude.length > 0) && !reload) return error("--reload-include and --reload-exclude need --reload")
+  if (files.certfile !== null && files.keyfile === null) return error("--certfile needs --keyfile")
+  if (files.keyfile !== null && files.certfile === null) return error("--keyfile needs --certfile")
+  if (http2 && h2c) return error("--http2 and --h2c exclude each other (--h2c is HTTP/2 without TLS)")
+  if (http2 && files.certfile === null) return error("--http2 needs --certfile and --keyfile (use --h2c for cleartext HTTP/2)")
+  if (h2c && files.certfile !== null) return error("--h2c is cleartext: not with --certfile (use --http2)")
   return {
     command: "serve",
     ...splitTarget(target),
     host,
     port,
-    socketPath,
+    binds: hostOrPort ? [...binds, { kind: "tcp", host, port }] : binds,
+    socketPath: binds.find((bind) => bind.kind === "unix")?.path ?? null,
     workers,
     validate,
     quiet,
@@ -257,7 +353,13 @@ export const parseArgs = (argv: ReadonlyArray<string>): Parsed => {
     maxRss,
     reload,
     reloadInclude,
-    reloadExclude
+    reloadExclude,
+    ...files,
+    certReqs,
+    http2,
+    h2c,
+    proxyProtocol,
+    proxyAllowIps
   }
 }
 

@@ -37,7 +37,8 @@ export const prepareLoad = async (file: string): Promise<void> => {
   }
 }
 
-const importModule = async (file: string): Promise<Record<string, unknown>> => {
+/** Import a `.js`, `.mjs` or TypeScript module (through tsx), as the app is. */
+export const importModule = async (file: string): Promise<Record<string, unknown>> => {
   const url = pathToFileURL(file).href
   if (isTypeScript(file)) {
     // TypeScript apps load through tsx (Node 20 has no type stripping of its own).
@@ -51,7 +52,7 @@ const importModule = async (file: string): Promise<Record<string, unknown>> => {
  * The first line of an error message, with the next one when it only announces it (tsx's
  * "Transform failed with 1 error:" is followed by the file, line and column that matter).
  */
-const firstLine = (message: string): string => {
+export const firstLine = (message: string): string => {
   const [first = "", second] = message.split("\n")
   return first.endsWith(":") && second !== undefined ? `${first} ${second.trim()}` : first
 }

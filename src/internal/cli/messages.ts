@@ -39,14 +39,22 @@ export interface Draining {
   readonly effectWsgi: "draining"
 }
 
+/**
+ * Worker → primary: it listens on every bind (cluster's "listening" comes per server, and
+ * not at all for an inherited socket, which a worker listens on itself).
+ */
+export interface Listening {
+  readonly effectWsgi: "listening"
+}
+
 /** Any message of ours on the cluster channel. */
-export type Message = Drain | Activate | Ready | Recycle | Draining
+export type Message = Drain | Activate | Ready | Recycle | Draining | Listening
 
 /** The message, when `value` is one of ours. */
 export const asMessage = (value: unknown): Message | null => {
   if (typeof value !== "object" || value === null) return null
   const kind = (value as { effectWsgi?: unknown }).effectWsgi
-  if (kind === "drain" || kind === "draining" || kind === "activate" || kind === "ready") return value as Message
+  if (kind === "drain" || kind === "draining" || kind === "activate" || kind === "ready" || kind === "listening") return value as Message
   if (kind === "recycle" && typeof (value as { served?: unknown }).served === "number") return value as Recycle
   return null
 }

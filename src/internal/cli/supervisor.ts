@@ -16,6 +16,12 @@
  *   booted already (everything loaded but the app), so new code serves in a fraction of
  *   the time a new process takes.
  *
+ * - Sockets inherited by the primary (`--bind fd://N`, systemd's `LISTEN_FDS`) are given
+ *   to each worker as an extra stdio descriptor, which it listens on itself (see
+ *   `sockets.ts` for why not through cluster's handle).
+ * - With `NOTIFY_SOCKET` (systemd), `READY=1` is sent once every worker first listens,
+ *   `RELOADING=1` … `READY=1` around a SIGHUP reload, `STOPPING=1` on stop (`notify.ts`).
+ *
  * `reconcile` is the one place that decides what to start and what to drain.
  */
 import cluster, { type Worker } from "node:cluster"
@@ -26,6 +32,8 @@ import { LISTEN_FAILED, mebibytes, say, seconds } from "./exit.js"
 import { describeExit, OomCounter } from "./exitReason.js"
 import { loadOrExit } from "./listen.js"
 import { asMessage, type Beat, type Drain, HEARTBEAT_FD, parseBeat, STANDBY_ENV, WORKER_STDIO } from "./messages.js"
+import { makeNotifier, type Notifier } from "./notify.js"
+import { resolveBinds, type WorkerBinds, workerBinds } from "./sockets.js"
 import { watchTree } from "./reload.js"
 import { beatInterval } from "./watchdog.js"
 
@@ -87,8 +95,11 @@ class Supervisor {
   private readonly interval: number
   private lastCheck = Date.now()
   private readonly oom = new OomCounter()
+  /** systemd's readiness messages, and whether READY=1 went out once already. */
+  private readonly notifier: Notifier = makeNotifier()
+  private ready = false
 
-  constructor(private readonly command: ServeCommand, workers: number) {
+  constructor(private readonly command: ServeCommand, workers: number, private readonly binds: WorkerBinds) {
     this.desired = workers
     this.timeoutMs = (command.timeout ?? DEFAULT_TIMEOUT) * 1_000
     this.gracefulMs = command.gracefulTimeout * 1_000
@@ -97,8 +108,7 @@ class Supervisor {
 
   /** Listen for the workers and the signals, and start the workers. */
   start(): void {
-    cluster.setupPrimary({ stdio: [...WORKER_STDIO] })
-    cluster.on("listening", (worker) => this.listening(worker))
+    cluster.setupPrimary({ stdio: [...WORKER_STDIO, ...this.binds.stdio] })
     cluster.on("exit", (worker, code, signal) => this.exited(worker, code, signal))
     cluster.on("message", (worker, message) => this.message(worker, message))
     process.on("SIGINT", () => this.stop())
@@ -153,6 +163,11 @@ class Supervisor {
     if (this.reloading && retiring.length === 0 && starting.length === 0 && started === 0 && live.every(isCurrent)) {
       this.reloading = false
       say(`reload done: ${serving.length} worker${serving.length === 1 ? "" : "s"} on the new code`)
+      void this.notifier.send("READY=1", `STATUS=${serving.length} workers serving (reloaded)`)
+    }
+    if (!this.ready && serving.length >= this.desired) {
+      this.ready = true
+      void this.notifier.send("READY=1", `STATUS=${serving.length} workers serving`)
     }
     return { started, drained }
   }
@@ -193,7 +208,7 @@ class Supervisor {
   }
 
   private fork(standby: boolean): void {
-    const worker = cluster.fork(standby ? { [STANDBY_ENV]: "1" } : undefined)
+    const worker = cluster.fork({ ...this.binds.env, ...(standby ? { [STANDBY_ENV]: "1" } : {}) })
     const member: Member = {
       worker,
       pid: worker.process.pid ?? 0,
@@ -276,7 +291,8 @@ class Supervisor {
     const member = this.members.get(worker.id)
     const message = asMessage(value)
     if (member === undefined || message === null) return
-    if (message.effectWsgi === "ready") {
+    if (message.effectWsgi === "listening") this.listening(worker)
+    else if (message.effectWsgi === "ready") {
       member.ready = true
       this.standbyFailures = 0
       if (member.state === "starting") this.activate(member)
@@ -418,6 +434,7 @@ class Supervisor {
     }
     if (cause === "SIGHUP") {
       this.reloading = true
+      void this.notifier.send("RELOADING=1", "STATUS=reloading")
       say(`SIGHUP: starting ${this.desired} worker${this.desired === 1 ? "" : "s"} on freshly loaded code, one at a time; each old one finishes its requests`)
     }
     this.reconcile()
@@ -440,6 +457,7 @@ class Supervisor {
   private stop(): void {
     if (this.stopping) return
     this.stopping = true
+    void this.notifier.send("STOPPING=1", "STATUS=stopping")
     if (this.retry !== null) clearTimeout(this.retry)
     if (this.members.size === 0) process.exit(this.exitCode)
     for (const member of this.members.values()) if (member.state !== "draining") this.drain(member)
@@ -466,5 +484,5 @@ class Supervisor {
 /** Run this process as the supervisor of `workers` workers serving `command`. */
 export const supervise = async (command: ServeCommand, workers: number): Promise<void> => {
   await loadOrExit(command) // fail fast, in the primary, on a bad file or export
-  new Supervisor(command, workers).start()
+  new Supervisor(command, workers, workerBinds(resolveBinds(command))).start()
 }

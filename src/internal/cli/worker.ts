@@ -9,13 +9,14 @@ import cluster from "node:cluster"
 import { randomInt } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Server as NetServer } from "node:net"
-import type { WSGIServer } from "../../Server.js"
 import type { BoardWriter } from "./board.js"
+import { watchCertificateFiles } from "./certificates.js"
 import { DEFAULT_TIMEOUT, type ServeCommand } from "./cliArgs.js"
 import { say } from "./exit.js"
-import { listenOrExit, loadOrExit } from "./listen.js"
+import { type CliServer, listenOrExit, loadOrExit, urls } from "./listen.js"
 import { prepareLoad } from "./loadApp.js"
 import { asMessage, type Message, STANDBY_ENV } from "./messages.js"
+import { resolveBinds } from "./sockets.js"
 import { startWatchdog } from "./watchdog.js"
 
 /**
@@ -37,7 +38,9 @@ export const runWorker = async (command: ServeCommand): Promise<void> => {
   // Started before the app loads: an app that blocks while loading is caught too.
   const board: BoardWriter | null = timeoutMs > 0 ? startWatchdog(timeoutMs) : null
   const gracefulMs = command.gracefulTimeout * 1_000
-  let server: WSGIServer | null = null
+  // What the supervisor resolved (its inherited sockets renumbered to this process's fds).
+  const binds = resolveBinds(command)
+  let servers: ReadonlyArray<CliServer> | null = null
   let listening = false
   let draining = false
 
@@ -59,22 +62,41 @@ export const runWorker = async (command: ServeCommand): Promise<void> => {
     // Not listening yet: nothing is in flight. (Told while listening, it drains once it
     // listens: the primary may count on it already.)
     if (!listening) process.exit(0)
-    if (server === null) return
+    if (servers === null) return
+    // One server per --bind: leave once every one is closed.
+    let open = servers.length
+    const closed = (): void => {
+      if (--open === 0) leave()
+    }
+    for (const server of servers) closeServer(server, closed)
+    // The supervisor kills a worker still busy at its deadline; this is for a worker told
+    // to stop by someone else (a SIGTERM of its own), whose supervisor set no deadline.
+    setTimeout(() => {
+      for (const server of servers ?? []) {
+        const http = server.server
+        if ("closeAllConnections" in http) http.closeAllConnections()
+      }
+      process.exit(0)
+    }, gracefulMs + 1_000).unref()
+  }
+
+  /** Stop `server` accepting, finish its connections, then call `closed`. */
+  const closeServer = (server: CliServer, closed: () => void): void => {
     const http = server.server
+    if (!("closeIdleConnections" in http)) {
+      // node:http2's servers (--http2, --h2c): close() sends GOAWAY and lets the streams in
+      // flight finish; the supervisor's deadline bounds it.
+      void server.close().then(closed, closed)
+      return
+    }
     // net.Server's close, not node:http's: that one also closes idle connections at once,
     // racing a client that is sending its next request on one. The callback comes once
     // every connection is closed.
-    NetServer.prototype.close.call(http, leave)
+    NetServer.prototype.close.call(http, closed)
     setTimeout(() => http.closeIdleConnections(), Math.min(IDLE_GRACE, gracefulMs / 2)).unref()
     // Once more just before the deadline: a response that was in flight went out
     // keep-alive, and its idle connection should not cost the worker a SIGKILL.
     setTimeout(() => http.closeIdleConnections(), gracefulMs - Math.min(IDLE_GRACE, gracefulMs / 4)).unref()
-    // The supervisor kills a worker still busy at its deadline; this is for a worker told
-    // to stop by someone else (a SIGTERM of its own), whose supervisor set no deadline.
-    setTimeout(() => {
-      http.closeAllConnections()
-      process.exit(0)
-    }, gracefulMs + 1_000).unref()
   }
 
   let activate: () => void = () => undefined
@@ -101,7 +123,13 @@ export const runWorker = async (command: ServeCommand): Promise<void> => {
   }
   const app = await loadOrExit(command)
   listening = true
-  server = await listenOrExit(command, app, { closeTimeout: gracefulMs })
+  const serving = await listenOrExit(command, binds, app, { closeTimeout: gracefulMs })
+  servers = serving
+  // cluster's own "listening" does not come for an inherited socket (listened on here,
+  // not through the primary), nor once for all the binds: this says every one listens.
+  send({ effectWsgi: "listening" })
+  // Under the supervisor SIGHUP replaces the workers, which read the files anew.
+  watchCertificateFiles(command, serving, false)
   if (draining) {
     draining = false
     drain()
@@ -121,7 +149,12 @@ export const runWorker = async (command: ServeCommand): Promise<void> => {
     if (draining) response.shouldKeepAlive = false
     else if (++served === limit) send({ effectWsgi: "recycle", served })
   }
-  server.server.prependListener("request", onRequest)
-  server.server.prependListener("checkContinue", onRequest)
-  say(`serving ${command.file} on ${server.url} (worker ${process.pid})`)
+  // node:http2's compat objects (--http2, --h2c) carry what the board and the recycling
+  // need (a "close" event, a settable shouldKeepAlive), so the one listener serves all three.
+  for (const server of serving) {
+    const net = server.server as NetServer
+    net.prependListener("request", onRequest as (...args: Array<unknown>) => void)
+    net.prependListener("checkContinue", onRequest as (...args: Array<unknown>) => void)
+  }
+  say(`serving ${command.file} on ${urls(serving)} (worker ${process.pid})`)
 }
