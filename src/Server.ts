@@ -7,7 +7,7 @@
 import cluster from "node:cluster"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Http2SecureServer, Http2Server } from "node:http2"
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https"
+import type { Server as HttpsServer } from "node:https"
 import type { AddressInfo, Server as NetServer } from "node:net"
 import { hostname } from "node:os"
 import type { Duplex } from "node:stream"
@@ -17,10 +17,12 @@ import type { Application } from "./Protocol.js"
 import { pyRepr } from "./internal/compat/pyRepr.js"
 import { formatLogLine } from "./internal/node/accessLog.js"
 import { Gateway } from "./internal/node/gateway.js"
-import { createHttp2Server, DEFAULT_MAX_CONCURRENT_STREAMS, http2ModeOf, serveStreams } from "./internal/node/http2Server.js"
-import { acceptProxyHeaders, DEFAULT_PROXY_ALLOW_IPS } from "./internal/node/proxyProtocol.js"
 import { afterPending, connectionOf } from "./internal/node/requestGuard.js"
-import { contextOptions, DEFAULT_HANDSHAKE_TIMEOUT, logHandshakeFailures, serverTlsOptions } from "./internal/node/tls.js"
+// TLS, HTTP/2 and the PROXY protocol are loaded when a server asks for them: a plain HTTP
+// server does not pay for node:https, node:http2, node:tls and their code at start.
+import type * as Http2Module from "./internal/node/http2Server.js"
+import type * as ProxyModule from "./internal/node/proxyProtocol.js"
+import type * as TlsModule from "./internal/node/tls.js"
 
 /**
  * A certificate and its key, and the CAs that sign the client certificates to accept: PEM
@@ -507,22 +509,29 @@ export async function makeServer(
     // The gateway checks Host itself (one, valid), and logs the refusal.
     requireHostHeader: false
   }
-  const http2 = http2ModeOf(options)
+  const h2: typeof Http2Module | null = options.http2 === true || options.h2c === true
+    ? await import("./internal/node/http2Server.js")
+    : null
+  const http2 = h2 === null ? null : h2.http2ModeOf(options)
+  const tlsModule: typeof TlsModule | null = tls === undefined ? null : await import("./internal/node/tls.js")
+  const proxyModule: typeof ProxyModule | null = options.proxyProtocol === true ? await import("./internal/node/proxyProtocol.js") : null
   const http2Limits = {
     maxHeaderSize: httpOptions.maxHeaderSize,
-    maxConcurrentStreams: options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? h2?.DEFAULT_MAX_CONCURRENT_STREAMS ?? 0,
     keepAliveTimeout: httpOptions.keepAliveTimeout,
     requestTimeout
   }
   // node:https is node:http behind a TLS handshake: the same events, the same gateway.
   // node:http2's servers are used through the same fields and events below: its TLS one
   // serves HTTP/1.1 with node:http's own connection handling (see http2Server.ts).
-  const server: Server = http2 !== null
-    ? createHttp2Server(http2, http2Limits, httpOptions, tls === undefined ? undefined : serverTlsOptions(tls)) as unknown as Server
-    : tls === undefined
+  const server: Server = h2 !== null && http2 !== null
+    ? h2.createHttp2Server(http2, http2Limits, httpOptions, tls === undefined || tlsModule === null ? undefined : tlsModule.serverTlsOptions(tls)) as unknown as Server
+    : tls === undefined || tlsModule === null
     ? createServer(httpOptions)
-    : createHttpsServer({ ...httpOptions, ...serverTlsOptions(tls) })
-  if (tls !== undefined) logHandshakeFailures(server as HttpsServer, gateway, tls.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT)
+    : (await import("node:https")).createServer({ ...httpOptions, ...tlsModule.serverTlsOptions(tls) })
+  if (tls !== undefined && tlsModule !== null) {
+    tlsModule.logHandshakeFailures(server as HttpsServer, gateway, tls.handshakeTimeout ?? tlsModule.DEFAULT_HANDSHAKE_TIMEOUT)
+  }
   server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? DEFAULT_MAX_REQUESTS_PER_SOCKET
   // node:http drops the headers past its count limit (2 000) without a word, so checks on
   // them (a second Host, a Transfer-Encoding) would miss what the parser itself obeys:
@@ -544,18 +553,18 @@ export async function makeServer(
     connectionOf(socket).refused = true
     answer(gateway, socket as HttpSocket, 501, "Not Implemented", `CONNECT ${request.url ?? ""}`)
   }
-  if (http2 === null) server.on("connect", connect)
+  if (h2 === null || http2 === null) server.on("connect", connect)
   else {
     // Streams, and the HTTP/1.1 requests beside them on a TLS port, told apart by their type.
     const request = (request: IncomingMessage, response: ServerResponse, expectContinue: boolean): void =>
       gateway.handle(request, response, expectContinue)
-    serveStreams(server as unknown as Http2Server | Http2SecureServer, gateway, http2Limits, { request, connect })
+    h2.serveStreams(server as unknown as Http2Server | Http2SecureServer, gateway, http2Limits, { request, connect })
   }
 
   // Last: it takes over the "connection" listeners added above (see proxyProtocol.ts).
-  const proxyHeaders = options.proxyProtocol === true
-    ? acceptProxyHeaders(server, {
-      allowIps: options.proxyAllowIps ?? DEFAULT_PROXY_ALLOW_IPS,
+  const proxyHeaders = proxyModule !== null
+    ? proxyModule.acceptProxyHeaders(server, {
+      allowIps: options.proxyAllowIps ?? proxyModule.DEFAULT_PROXY_ALLOW_IPS,
       timeout: headersTimeout > 0 ? headersTimeout : DEFAULT_HEADERS_TIMEOUT,
       unixSocket: options.path !== undefined,
       log: gateway
@@ -593,10 +602,10 @@ export async function makeServer(
 
   let certificates: TlsCertificates | undefined = tls
   const setSecureContext = (renewed: TlsCertificates): void => {
-    if (certificates === undefined) throw new TypeError("setSecureContext: the server was made without tls")
+    if (certificates === undefined || tlsModule === null) throw new TypeError("setSecureContext: the server was made without tls")
     const next: TlsCertificates = renewed.ca === undefined && certificates.ca !== undefined ? { ...renewed, ca: certificates.ca } : renewed
     // Builds the new context first: a bad pair throws here and the old one stays.
-    ;(server as HttpsServer).setSecureContext(contextOptions(next))
+    ;(server as HttpsServer).setSecureContext(tlsModule.contextOptions(next))
     certificates = next
   }
 

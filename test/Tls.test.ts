@@ -16,7 +16,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
 import type { Application } from "../src/Protocol.js"
 import { makeServer, type ServerOptions, type TlsOptions, type WSGIServer } from "../src/Server.js"
-import { distinguishedName, watchCertificates } from "../src/internal/node/tls.js"
+import { distinguishedName } from "../src/internal/node/connectionVariables.js"
+import { watchCertificates } from "../src/internal/node/tls.js"
 import { type CertDir, certDir, hasCurl } from "./support/certs.js"
 import { underTest } from "./support/underTest.js"
 

@@ -31,11 +31,10 @@ import { NodeTransmitter } from "./nodeTransmitter.js"
 import type { GatewayRequest, GatewayResponse } from "./exchange.js"
 import type { StreamRequest, StreamResponse } from "./http2Compat.js"
 import { ASTERISK, checkRequest, checkStream, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
-import { type ProxiedSocket, proxiedVariables } from "./proxyProtocol.js"
 import { protocolOf, RequestVariables } from "./requestVariables.js"
 import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
-import { tlsVariablesOf } from "./tls.js"
+import { type ProxiedSocket, proxiedVariables, tlsVariablesOf } from "./connectionVariables.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"

@@ -17,7 +17,8 @@ import { Server as TlsServer, type TLSSocket } from "node:tls"
 import type { CgiVariables } from "../../Protocol.js"
 import { formatLogLine } from "./accessLog.js"
 import { isTrusted } from "./forwarded.js"
-import { type LineLog, tlsVariablesOf } from "./tls.js"
+import { type ProxiedSocket as SocketWithVariables, proxiedVariables, tlsVariablesOf } from "./connectionVariables.js"
+import type { LineLog } from "./tls.js"
 
 /** Default of `proxyAllowIps`: a proxy on the same host (as gunicorn's `proxy_allow_ips`). */
 export const DEFAULT_PROXY_ALLOW_IPS: ReadonlyArray<string> = Object.freeze(["127.0.0.1", "::1"])
@@ -190,19 +191,12 @@ const parseV2 = (data: Buffer): HeaderParse => {
 
 // --- The connections ------------------------------------------------------------------------
 
-/**
- * On the socket a request arrives on, once its PROXY header was read: the CGI variables
- * the connection adds, `REMOTE_PORT` (and, over TLS, the TLS variables), which the gateway
- * takes in place of the TLS variables alone.
- */
-export const proxiedVariables = Symbol("effect-wsgi/proxiedVariables")
 
 /** On a TCP socket whose header was read: the client it named (null: its own peer). */
 const proxiedPeer = Symbol("effect-wsgi/proxiedPeer")
 
-/** A socket after its PROXY header. */
-export interface ProxiedSocket {
-  [proxiedVariables]?: Readonly<CgiVariables>
+/** A socket after its PROXY header: its variables, and the client the header named. */
+interface ProxiedSocket extends SocketWithVariables {
   [proxiedPeer]?: ProxiedPeer | null
 }
 
