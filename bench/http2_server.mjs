@@ -7,16 +7,12 @@
 import http2 from "node:http2"
 import { hello } from "./apps.mjs"
 import { loadDist } from "./dist.mjs"
-import { serveBenchProtocol } from "./workers.mjs"
+import { listenLocal, serveBenchProtocol } from "./workers.mjs"
 
 const kind = process.argv[2]
 const HELLO = Buffer.from("Hello, world!", "latin1")
 
-const listen = (server) =>
-  new Promise((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => resolve(server.address().port))
-  })
+const listen = listenLocal
 
 // The settings makeServer sends, so every server offers clients the same concurrency.
 const settings = { maxConcurrentStreams: 100 }

@@ -8,16 +8,12 @@ import http from "node:http"
 import { hello } from "./apps.mjs"
 import { bareListener } from "./bare_gateway.mjs"
 import { loadDist } from "./dist.mjs"
-import { serveBenchProtocol } from "./workers.mjs"
+import { listenLocal, serveBenchProtocol } from "./workers.mjs"
 
 const kind = process.argv[2]
 const HELLO = Buffer.from("Hello, world!", "latin1")
 
-const listen = (server) =>
-  new Promise((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => resolve(server.address().port))
-  })
+const listen = listenLocal
 
 let port
 let close

@@ -127,3 +127,10 @@ export const startBenchServer = (script, kind) =>
       })
     })
   })
+
+/** Listen on 127.0.0.1, a free port: resolves with the port. */
+export const listenLocal = (server) =>
+  new Promise((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve(server.address().port))
+  })

@@ -5,21 +5,11 @@ import { type AddressInfo, connect as netConnect, createServer } from "node:net"
 import { availableParallelism, tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { freePort } from "./support/tools.js"
 
 const root = join(import.meta.dirname, "..")
 const cli = join(root, "dist", "cli.js")
 const fixture = "test/fixtures/cliApp.ts"
-
-/** A port nothing listens on right now. */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 interface Running {
   readonly child: ChildProcess

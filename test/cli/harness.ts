@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { Agent, request as httpRequest } from "node:http"
-import { type AddressInfo, createServer, type Socket } from "node:net"
+import type { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, expect } from "vitest"
@@ -17,15 +17,7 @@ export const app = "test/fixtures/cliSupervisionApp.mjs"
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A port nothing listens on right now (fixed ports: a replaced worker must find the same one). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
+export { freePort } from "../support/tools.js"
 
 /** A running `effect-wsgi` command. */
 export interface Cli {
