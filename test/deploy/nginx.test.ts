@@ -142,6 +142,35 @@ const get = (port: number, path: string, options: { readonly https?: boolean; re
     req.end()
   })
 
+/**
+ * `effect-wsgi serve test/deploy/fixtures/proxiedApp.ts --workers 2 --port 0 --quiet` with
+ * `args`, once both workers listen: the CLI as built (npm test builds it), from source
+ * when there is no build.
+ */
+const startWorkers = async (args: ReadonlyArray<string>): Promise<{ child: ChildProcess; port: number; log: () => string }> => {
+  const cli = existsSync(join(root, "dist", "cli.js")) ? [join(root, "dist", "cli.js")] : ["--import", "tsx", join(root, "src", "cli.ts")]
+  const child = spawn(
+    process.execPath,
+    [...cli, "serve", "test/deploy/fixtures/proxiedApp.ts", "--workers", "2", "--port", "0", "--quiet", ...args],
+    { cwd: root, stdio: ["ignore", "ignore", "pipe"] }
+  )
+  let log = ""
+  const workers = new Set<string>()
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr!.setEncoding("utf8")
+    child.stderr!.on("data", (chunk: string) => {
+      log += chunk
+      for (const match of log.matchAll(/on http:\/\/127\.0\.0\.1:(\d+)\/ \(worker (\d+)\)/g)) {
+        workers.add(match[2]!)
+        if (workers.size === 2) resolve(Number(match[1]))
+      }
+    })
+    child.once("exit", (code) => reject(new Error(`effect-wsgi exited (${code}): ${log}`)))
+    setTimeout(() => reject(new Error(`effect-wsgi did not start two workers: ${log}`)), 15_000)
+  })
+  return { child, port, log: () => log }
+}
+
 describe.skipIf(nginx === null)("nginx in front of effect-wsgi --workers 2", () => {
   let dir: string
   let app: ChildProcess
@@ -149,31 +178,11 @@ describe.skipIf(nginx === null)("nginx in front of effect-wsgi --workers 2", () 
   let appPort = 0
   let httpPort = 0
   let httpsPort = 0
-  let appLog = ""
   let proxyLog = ""
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "effect-wsgi-nginx-"))
-    // The CLI as built (npm test builds it); from source when there is no build.
-    const cli = existsSync(join(root, "dist", "cli.js")) ? [join(root, "dist", "cli.js")] : ["--import", "tsx", join(root, "src", "cli.ts")]
-    app = spawn(
-      process.execPath,
-      [...cli, "serve", "test/deploy/fixtures/proxiedApp.ts", "--workers", "2", "--port", "0", "--forwarded-allow-ips", "127.0.0.1", "--quiet"],
-      { cwd: root, stdio: ["ignore", "ignore", "pipe"] }
-    )
-    const workers = new Set<string>()
-    appPort = await new Promise<number>((resolve, reject) => {
-      app.stderr!.setEncoding("utf8")
-      app.stderr!.on("data", (chunk: string) => {
-        appLog += chunk
-        for (const match of appLog.matchAll(/on http:\/\/127\.0\.0\.1:(\d+)\/ \(worker (\d+)\)/g)) {
-          workers.add(match[2]!)
-          if (workers.size === 2) resolve(Number(match[1]))
-        }
-      })
-      app.once("exit", (code) => reject(new Error(`effect-wsgi exited (${code}): ${appLog}`)))
-      setTimeout(() => reject(new Error(`effect-wsgi did not start two workers: ${appLog}`)), 15_000)
-    })
+    ;({ child: app, port: appPort } = await startWorkers(["--forwarded-allow-ips", "127.0.0.1"]))
 
     httpPort = await freePort()
     httpsPort = await freePort()
@@ -285,7 +294,7 @@ const noStream = "no nginx stream module; install it with `apt-get install -y li
 reportMissing(nginx !== null && stream === null, "test/deploy/nginx.test.ts", `${noStream} (the PROXY protocol case)`, it)
 
 /** An nginx that relays TCP from `listenPort` to `appPort`, a PROXY v1 header first. */
-const streamConfig = (dir: string, load: string, listenPort: number, appPort: number): string => `
+const streamConfig = (dir: string, load: string, routes: ReadonlyArray<readonly [listenPort: number, appPort: number]>): string => `
 daemon off;
 worker_processes 1;
 ${process.getuid?.() === 0 ? `user ${userInfo().username};` : ""}
@@ -294,11 +303,11 @@ error_log ${dir}/error.log warn;
 ${load}
 events { worker_connections 64; }
 stream {
-  server {
+${routes.map(([listenPort, appPort]) => `  server {
     listen 127.0.0.1:${listenPort};
     proxy_pass 127.0.0.1:${appPort};
     proxy_protocol on;
-  }
+  }`).join("\n")}
 }
 `
 
@@ -328,11 +337,14 @@ const rawGet = (port: number): Promise<{ readonly body: string | null; readonly 
     })
   })
 
-describe.skipIf(nginx === null || stream === null)("nginx stream proxy_protocol on in front of makeServer proxyProtocol", () => {
+describe.skipIf(nginx === null || stream === null)("nginx stream proxy_protocol on in front of makeServer proxyProtocol, and of effect-wsgi --workers 2 --proxy-protocol", () => {
   let dir: string
   let server: WSGIServer
+  let workers: ChildProcess
+  let workersPort = 0
   let proxy: ChildProcess
   let listenPort = 0
+  let workersListenPort = 0
   let proxyLog = ""
   let errors: MemoryErrorLog
 
@@ -341,21 +353,27 @@ describe.skipIf(nginx === null || stream === null)("nginx stream proxy_protocol 
     errors = ErrorLog.memory()
     // nginx connects from 127.0.0.1: the default proxyAllowIps.
     server = await makeServer("127.0.0.1", 0, peerApp, { proxyProtocol: true, errorLog: errors, closeTimeout: 2_000 })
+    ;({ child: workers, port: workersPort } = await startWorkers(["--proxy-protocol"]))
     listenPort = await freePort()
-    writeFileSync(join(dir, "nginx.conf"), streamConfig(dir, stream!, listenPort, server.port))
+    workersListenPort = await freePort()
+    writeFileSync(join(dir, "nginx.conf"), streamConfig(dir, stream!, [[listenPort, server.port], [workersListenPort, workersPort]]))
     proxy = spawn(nginx!, ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")], { stdio: ["ignore", "pipe", "pipe"] })
     proxy.stderr!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
     proxy.stdout!.on("data", (chunk: Buffer) => (proxyLog += chunk.toString()))
     const failed = new Promise<never>((_resolve, reject) => {
       proxy.once("exit", (code) => reject(new Error(`nginx exited (${code}): ${proxyLog}`)))
     })
-    await Promise.race([accepting(listenPort), failed])
+    await Promise.race([Promise.all([accepting(listenPort), accepting(workersListenPort)]), failed])
   }, 30_000)
 
   afterAll(async () => {
     if (proxy !== undefined) {
       proxy.kill("SIGQUIT")
       await waitExit(proxy, 5_000)
+    }
+    if (workers !== undefined) {
+      workers.kill("SIGTERM")
+      await waitExit(workers, 5_000)
     }
     if (server !== undefined) await server.close()
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
@@ -368,6 +386,20 @@ describe.skipIf(nginx === null || stream === null)("nginx stream proxy_protocol 
       expect(JSON.parse(body!)).toEqual({ REMOTE_ADDR: CLIENT, REMOTE_PORT: String(localPort) })
     }
     expect(errors.text()).toBe("")
+  })
+
+  it("effect-wsgi --workers 2 --proxy-protocol behind it: both workers see the client's address and port", async () => {
+    const pids = new Set<number>()
+    for (let i = 0; i < 12 && pids.size < 2; i++) {
+      const { body, localPort } = await rawGet(workersListenPort)
+      expect(body).not.toBeNull()
+      const seen = JSON.parse(body!) as { pid: number; REMOTE_ADDR: string; REMOTE_PORT: string | null }
+      expect([seen.REMOTE_ADDR, seen.REMOTE_PORT]).toEqual([CLIENT, String(localPort)])
+      pids.add(seen.pid)
+    }
+    expect(pids.size).toBe(2)
+    // Straight to the workers, with no header: closed before any app sees it.
+    expect((await rawGet(workersPort)).body).toBeNull()
   })
 
   it("straight to the server, without nginx's header (and from a peer not allowed), the connection is closed", async () => {
