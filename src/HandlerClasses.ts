@@ -38,7 +38,7 @@ import { endRun, handlerSteps, runStep } from "./internal/compat/methodSteps.js"
 import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
 import { contentLength, isErrorStream, isInputStream, noStdout } from "./internal/compat/simpleStreams.js"
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
-import { handle, makeHandling, runtimeOf } from "./internal/core/program.js"
+import { handle, type LiveHandling, makeHandling, runtimeOf } from "./internal/core/program.js"
 import { defaultSteps } from "./internal/core/steps.js"
 import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
@@ -124,7 +124,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   /** The environ of the request. */
   environ: Environ | null = null
 
-  #handling: Handling | undefined
+  #handling: LiveHandling | undefined
 
   /** The bound `startResponse` the constructor installed, to tell it from a real override. */
   readonly #boundStartResponse: BaseHandler["startResponse"]
@@ -138,7 +138,11 @@ export class BaseHandler implements HandlerState, HandlerConfig {
   run(app: Application): Promise<void> {
     return Runtime.runPromiseExit(Runtime.defaultRuntime)(
       Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app))
-    ).then(endRun)
+    ).then((exit) => {
+      // A method called after the run (CPython allows it) gets a handling of its own.
+      this.#handling = undefined
+      return endRun(exit)
+    })
   }
 
   // --- Must be overridden ---
@@ -259,7 +263,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     return this.#handling ?? this.#newHandling(null)
   }
 
-  #newHandling(fiber: Fiber.RuntimeFiber<unknown, unknown> | null): Handling {
+  #newHandling(fiber: Fiber.RuntimeFiber<unknown, unknown> | null): LiveHandling {
     this.#handling = makeHandling(fiber, {
       config: this,
       steps: handlerSteps(this, BaseHandler.prototype, this.#boundStartResponse),

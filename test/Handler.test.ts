@@ -6,7 +6,7 @@ import { it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import { describe, expect } from "vitest"
 import { ErrorLog } from "../src/ErrorLog.js"
-import { run, runWith, withConfig } from "../src/Handler.js"
+import { defaultSteps, type Handling, run, runWith, withConfig, withSteps } from "../src/Handler.js"
 import * as HandlerConfig from "../src/HandlerConfig.js"
 import {
   ApplicationError,
@@ -417,6 +417,23 @@ describe("run(app): the typed error channel", () => {
       expect(late).toBeInstanceOf(ProtocolError)
       expect((late as ProtocolError).message).toBe("write() called after the response was finished")
       expect(output).toBe(`HTTP/1.0 200 OK\r\nDate: ${EPOCH_DATE}\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`)
+    }))
+
+  it.effect("a finished request lets go of its services: the Handling a step kept can no longer write, its error log still works", () =>
+    Effect.gen(function*() {
+      let kept: Handling | undefined
+      const request = Testing.request({ environ: { QUERY_STRING: "" } })
+      const steps = { ...defaultSteps, getScheme: (h: Handling) => (kept = h, defaultSteps.getScheme(h)) }
+      yield* run(hello).pipe(withSteps(steps), Effect.provide(request.layer))
+      expect(request.output.text()).toContain("Hello, world!")
+      const h = kept!
+      expect(h.fiber).toBeNull()
+      const late = yield* Effect.flip(h.services.output.write(latin1("late")))
+      expect(late).toBeInstanceOf(OutputError)
+      expect(late.message).toBe("the request has ended: its output is released")
+      expect(request.output.text()).not.toContain("late")
+      yield* h.services.errorLog.logException(new AppFailure("after the end"), null)
+      expect(request.errors.text()).toContain("AppFailure: after the end")
     }))
 
   it.effect("an output failure that is not a disconnect after the headers is logged and aborts the response", () =>

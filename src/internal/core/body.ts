@@ -12,26 +12,30 @@ type BodyIterator = Iterator<Uint8Array> | AsyncIterator<Uint8Array>
 
 const arrayValues = Array.prototype[Symbol.iterator]
 
-/** Write every chunk of the result, then run `then` (inside a step: it reads the state). */
-export const writeResult = (h: Handling, then: StepEffect): StepEffect => {
+/** How a chunk is written, and what runs after the last (each is given the Handling). */
+type ChunkWriter = (h: Handling, data: Uint8Array) => StepEffect
+type Then = (h: Handling) => StepEffect
+
+/** Write every chunk of the result with `write`, then run `then` (inside a step: it reads the state). */
+export const writeResult = (h: Handling, write: ChunkWriter, then: Then): StepEffect => {
   const result = h.state.result!
   // An async iterator wins when both exist (a FileWrapper over an async file has both).
   if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
-    return Effect.zipRight(iterate(h, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true), then)
+    return Effect.flatMap(iterate(h, write, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true), () => then(h))
   }
   // A plain array is read by index, as its own iterator would.
-  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, result, 0, then)
-  return Effect.zipRight(iterate(h, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false), then)
+  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, write, result, 0, then)
+  return Effect.flatMap(iterate(h, write, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false), () => then(h))
 }
 
 /** Write `chunks[from…]`, then run `then`. */
-const writeChunks = (h: Handling, chunks: ReadonlyArray<Uint8Array>, from: number, then: StepEffect): StepEffect =>
+const writeChunks = (h: Handling, write: ChunkWriter, chunks: ReadonlyArray<Uint8Array>, from: number, then: Then): StepEffect =>
   from >= chunks.length
-    ? then
-    : Effect.flatMap(h.steps.write(h, chunks[from]!), () => writeChunks(h, chunks, from + 1, then))
+    ? then(h)
+    : Effect.flatMap(write(h, chunks[from]!), () => writeChunks(h, write, chunks, from + 1, then))
 
 /** Write what an iterator yields; if a write fails, the iterator is stopped (its `finally` runs). */
-const iterate = (h: Handling, open: () => BodyIterator, async: boolean): StepEffect =>
+const iterate = (h: Handling, write: ChunkWriter, open: () => BodyIterator, async: boolean): StepEffect =>
   Effect.suspend(() => {
     let iterator: BodyIterator
     try {
@@ -59,7 +63,7 @@ const iterate = (h: Handling, open: () => BodyIterator, async: boolean): StepEff
         h.iterator = null
         return Effect.void
       }
-      return Effect.flatMap(h.steps.write(h, item.value), () => loop)
+      return Effect.flatMap(write(h, item.value), () => loop)
     })
     return Effect.tapErrorCause(loop, () => stopIterator(h, iterator))
   })

@@ -159,31 +159,41 @@ const sendHead = (h: Handling): StepEffect => {
 }
 
 export const sendHeaders = (h: Handling): StepEffect =>
-  Effect.suspend(() => {
-    const { config, state, steps } = h
-    // Overridden steps (cleanupHeaders, clientIsModern) may throw: a failure like any other.
-    try {
-      steps.cleanupHeaders(h)
-      state.headersSent = true
-      h.suppressBody = config.originServer && state.environ?.["REQUEST_METHOD"] === "HEAD"
-      if (config.originServer && !steps.clientIsModern(h)) return Effect.void
-    } catch (cause) {
-      return Effect.fail(userFailure(cause))
-    }
-    return sendHeadOnce(h)
-  })
+  Effect.suspend(() => Effect.map(sendHeadersNow(h), () => headSent(h)))
 
 /**
- * `sendHead`, remembering when it failed: the headers count as sent (CPython's rule: the
- * response can no longer be replaced), but a `write` run again (`Effect.retry` around the
- * step) sends the head again before its body.
+ * `sendHeaders` for a default step already running (`write`, `finishContent`): the same
+ * work without a frame of its own. The caller runs `headSent` once it succeeded, in the
+ * continuation it has anyway.
+ */
+export const sendHeadersNow = (h: Handling): StepEffect => {
+  const { config, state, steps } = h
+  // Overridden steps (cleanupHeaders, clientIsModern) may throw: a failure like any other.
+  try {
+    steps.cleanupHeaders(h)
+    state.headersSent = true
+    h.suppressBody = config.originServer && state.environ?.["REQUEST_METHOD"] === "HEAD"
+    if (config.originServer && !steps.clientIsModern(h)) return Effect.void
+  } catch (cause) {
+    return Effect.fail(userFailure(cause))
+  }
+  return sendHeadOnce(h)
+}
+
+/**
+ * `sendHead`, remembering that it has not gone out until the caller says so (`headSent`):
+ * the headers count as sent (CPython's rule: the response can no longer be replaced), but
+ * a `write` run again after a failure (`Effect.retry` around the step) sends the head
+ * again before its body.
  */
 export const sendHeadOnce = (h: Handling): StepEffect => {
+  h.headPending = true
+  return sendHead(h)
+}
+
+/** The head went out. */
+export const headSent = (h: Handling): void => {
   h.headPending = false
-  return Effect.tapErrorCause(sendHead(h), () =>
-    Effect.sync(() => {
-      h.headPending = true
-    }))
 }
 
 export const clientIsModern = (h: Handling): boolean => {

@@ -20,8 +20,10 @@ import { errorOf, userFailure } from "./failure.js"
 import {
   cleanupHeaders,
   clientIsModern,
+  headSent,
   sendHeadOnce,
   sendHeaders,
+  sendHeadersNow,
   sendPreamble,
   setContentLength,
   startResponse
@@ -87,22 +89,38 @@ const setupEnviron = (h: Handling): StepEffect =>
 // ---------------------------------------------------------------------------------------
 // The body
 
-const write = (h: Handling, data: Uint8Array): StepEffect =>
-  Effect.suspend(() => {
-    if (!(data instanceof Uint8Array)) {
-      return Effect.fail(new ProtocolError({ message: `write() argument must be a Uint8Array, not ${typeName(data)}` }))
-    }
-    const state = h.state
-    if (!state.status) return Effect.fail(new ProtocolError({ message: "write() before startResponse()" }))
-    if (!state.headersSent) {
-      // Counted before the head: a single chunk's length becomes its Content-Length.
-      state.bytesSent = data.length
-      return Effect.flatMap(h.steps.sendHeaders(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
-    }
-    if (h.headPending) return Effect.flatMap(sendHeadOnce(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
-    state.bytesSent += data.length
-    return uncountedOnFailure(h, data, writeBody(h, data))
-  })
+const write = (h: Handling, data: Uint8Array): StepEffect => Effect.suspend(() => writeNow(h, data))
+
+/** The default `write` step's work, for a step already running (no frame of its own). */
+const writeNow = (h: Handling, data: Uint8Array): StepEffect => {
+  if (!(data instanceof Uint8Array)) {
+    return Effect.fail(new ProtocolError({ message: `write() argument must be a Uint8Array, not ${typeName(data)}` }))
+  }
+  const state = h.state
+  if (!state.status) return Effect.fail(new ProtocolError({ message: "write() before startResponse()" }))
+  if (!state.headersSent) {
+    // Counted before the head: a single chunk's length becomes its Content-Length.
+    state.bytesSent = data.length
+    return h.steps.sendHeaders === sendHeaders
+      ? Effect.flatMap(sendHeadersNow(h), () => {
+        headSent(h)
+        return uncountedOnFailure(h, data, writeBody(h, data))
+      })
+      : Effect.flatMap(h.steps.sendHeaders(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
+  }
+  if (h.headPending) {
+    return Effect.flatMap(sendHeadOnce(h), () => {
+      headSent(h)
+      return uncountedOnFailure(h, data, writeBody(h, data))
+    })
+  }
+  state.bytesSent += data.length
+  return uncountedOnFailure(h, data, writeBody(h, data))
+}
+
+/** How a running default step writes a chunk: the `write` step, without its frame when it is the default. */
+const chunkWriter = (h: Handling): (h: Handling, data: Uint8Array) => StepEffect =>
+  h.steps.write === write ? writeNow : h.steps.write
 
 /**
  * A body write that failed did not send its bytes: take them off `bytesSent`, so a write
@@ -126,49 +144,81 @@ const writeBody = (h: Handling, data: Uint8Array): StepEffect => {
   return flushed === Effect.void ? written : Effect.zipRight(written, flushed)
 }
 
-const finishResponse = (h: Handling): StepEffect =>
-  Effect.matchCauseEffect(
-    Effect.suspend(() =>
-      h.steps.resultIsFile(h) ? Effect.flatMap(h.steps.sendfile(h), (sent) => (sent ? Effect.void : sendBody(h))) : sendBody(h)
-    ),
-    {
-      // Whatever went wrong (a defect too), the result is closed, then the failure stands.
-      onFailure: (cause) => {
-        const closing = closeBody(h, h.state.result)
-        return closing === null ? Effect.failCause(cause) : Effect.zipRight(Effect.ignore(closing), Effect.failCause(cause))
-      },
-      // The whole response went out: a failing close() is logged and the response
-      // stands. (CPython handles it as an app error, and, its state already reset,
-      // appends a second, 500 response after the complete one.)
-      onSuccess: () =>
-        Effect.catchIf(
-          h.steps.close(h),
-          (failure) => failure._tag !== "ClientDisconnected",
-          (failure) => h.steps.logException(h, errorOf(failure))
-        )
+const finishResponse = (h: Handling): StepEffect => Effect.suspend(() => finishResponseNow(h))
+
+/** The default `finishResponse` step's work, for a step already running. */
+export const finishResponseNow = (h: Handling): StepEffect =>
+  Effect.matchCauseEffect(sendResult(h), {
+    // Whatever went wrong (a defect too), the result is closed, then the failure stands.
+    onFailure: (cause) => {
+      const closing = closeBody(h, h.state.result)
+      return closing === null ? Effect.failCause(cause) : Effect.zipRight(Effect.ignore(closing), Effect.failCause(cause))
+    },
+    // The whole response went out: a failing close() is logged and the response
+    // stands. (CPython handles it as an app error, and, its state already reset,
+    // appends a second, 500 response after the complete one.)
+    onSuccess: () => {
+      let closing: StepEffect
+      if (h.steps.close === close) {
+        // The default step's work, in place: nothing to close (a plain array) runs nothing.
+        const closeIt = closeBody(h, h.state.result)
+        if (closeIt === null) {
+          resetState(h)
+          return Effect.void
+        }
+        closing = Effect.map(closeIt, () => resetState(h))
+      } else {
+        closing = h.steps.close(h)
+      }
+      return Effect.catchIf(
+        closing,
+        (failure) => failure._tag !== "ClientDisconnected",
+        (failure) => h.steps.logException(h, errorOf(failure))
+      )
     }
-  )
+  })
+
+/**
+ * The result, as a file or as chunks. Its first steps start at once (this runs inside a
+ * step): a throw there is a defect, as inside `Effect.suspend`, so the result is closed.
+ */
+const sendResult = (h: Handling): StepEffect => {
+  try {
+    return h.steps.resultIsFile(h) ? Effect.flatMap(h.steps.sendfile(h), (sent) => (sent ? Effect.void : sendBody(h))) : sendBody(h)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
 
 /** The body, then `finishContent` (the headers, if no body byte sent them). */
-const sendBody = (h: Handling): StepEffect => writeResult(h, h.steps.finishContent(h))
+const sendBody = (h: Handling): StepEffect =>
+  writeResult(h, chunkWriter(h), h.steps.finishContent === finishContent ? finishContentNow : h.steps.finishContent)
 
-const finishContent = (h: Handling): StepEffect =>
-  Effect.suspend(() => {
-    const state = h.state
-    if (state.headersSent) return Effect.void
-    // CPython fails here too (on `None.setdefault`): an app that never started a response.
-    if (state.status === null || state.headers === null) {
-      return Effect.fail(new ProtocolError({ message: "The application returned without calling startResponse()" }))
+const finishContent = (h: Handling): StepEffect => Effect.suspend(() => finishContentNow(h))
+
+/** The default `finishContent` step's work, for a step already running. */
+const finishContentNow = (h: Handling): StepEffect => {
+  const state = h.state
+  if (state.headersSent) return Effect.void
+  // CPython fails here too (on `None.setdefault`): an app that never started a response.
+  if (state.status === null || state.headers === null) {
+    return Effect.fail(new ProtocolError({ message: "The application returned without calling startResponse()" }))
+  }
+  if (!isBodylessStatus(state.status)) {
+    try {
+      state.headers.setDefault("Content-Length", "0")
+    } catch (cause) {
+      return Effect.fail(userFailure(cause))
     }
-    if (!isBodylessStatus(state.status)) {
-      try {
-        state.headers.setDefault("Content-Length", "0")
-      } catch (cause) {
-        return Effect.fail(userFailure(cause))
-      }
-    }
-    return Effect.flatMap(h.steps.sendHeaders(h), () => callOutput(() => h.services.output.flush()))
-  })
+  }
+  const flush = () => callOutput(() => h.services.output.flush())
+  return h.steps.sendHeaders === sendHeaders
+    ? Effect.flatMap(sendHeadersNow(h), () => {
+      headSent(h)
+      return flush()
+    })
+    : Effect.flatMap(h.steps.sendHeaders(h), flush)
+}
 
 const resultIsFile = (h: Handling): boolean => {
   const wrapper = h.config.wsgiFileWrapper
