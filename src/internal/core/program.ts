@@ -32,7 +32,7 @@ import type { OutputShape } from "../../Output.js"
 import { isPromiseLike } from "../bytes.js"
 import { typeName } from "../typeName.js"
 import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
-import { closeBody, closeThenFail, defaultSteps, finishResponseNow } from "./steps.js"
+import { closeBody, closeThenFail, defaultSteps, finishResponseNow, makeEnviron } from "./steps.js"
 
 /** The response failed while its headers had not gone out: an error page can replace it. */
 class FailedBeforeHeaders extends Data.TaggedError("FailedBeforeHeaders")<{ readonly cause: StepError }> {}
@@ -208,21 +208,30 @@ const failureOfCause = (cause: Cause.Cause<StepError>): StepError => {
 
 /** Set up, call the app, send its response. */
 const respond = (h: Handling, app: Application): StepEffect =>
-  Effect.flatMap(h.steps.setupEnviron(h), () => {
-    let value: ResponseBody | PromiseLike<ResponseBody>
-    try {
-      value = app(h.state.environ!, h.startResponse)
-    } catch (cause) {
-      return Effect.fail(userFailure(cause))
-    }
-    if (!isPromiseLike(value)) return takeResult(h, value)
-    const pending = value
-    h.pendingResult = pending
-    return Effect.flatMap(Effect.tryPromise({ try: () => pending, catch: userFailure }), (result) => {
-      h.pendingResult = null
-      return takeResult(h, result)
+  h.steps.setupEnviron === defaultSteps.setupEnviron
+    // The default step's work in the continuation that calls the app: one step less.
+    ? Effect.flatMap(h.services.environSource.variables, (variables) => {
+      makeEnviron(h, variables)
+      return callApp(h, app)
     })
+    : Effect.flatMap(h.steps.setupEnviron(h), () => callApp(h, app))
+
+/** Call the app; take its result (now, or when its Promise settles). */
+const callApp = (h: Handling, app: Application): StepEffect => {
+  let value: ResponseBody | PromiseLike<ResponseBody>
+  try {
+    value = app(h.state.environ!, h.startResponse)
+  } catch (cause) {
+    return Effect.fail(userFailure(cause))
+  }
+  if (!isPromiseLike(value)) return takeResult(h, value)
+  const pending = value
+  h.pendingResult = pending
+  return Effect.flatMap(Effect.tryPromise({ try: () => pending, catch: userFailure }), (result) => {
+    h.pendingResult = null
+    return takeResult(h, result)
   })
+}
 
 /**
  * The result is ours now: once the app's `write()` calls went out, check it and send it;

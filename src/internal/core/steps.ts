@@ -65,26 +65,29 @@ const isEmpty = (environ: Readonly<CgiVariables>): boolean => {
 }
 
 const setupEnviron = (h: Handling): StepEffect =>
-  Effect.map(h.services.environSource.variables, (variables) => {
-    const { config, services } = h
-    const os = config.osEnviron
-    // The variables are a fresh record (EnvironSource's contract): with nothing to lay
-    // them over, they are the environ.
-    const cgi: CgiVariables = isEmpty(os) ? variables : Object.assign(copyEnviron(os), variables)
-    // The wsgi.* keys are added below, before the application sees it.
-    const environ = h.state.environ = cgi as Environ
-    environ["wsgi.input"] = services.input.stream
-    environ["wsgi.errors"] = services.errorLog.stream
-    environ["wsgi.version"] = config.wsgiVersion
-    environ["wsgi.run_once"] = config.wsgiRunOnce
-    environ["wsgi.url_scheme"] = h.steps.getScheme(h)
-    environ["wsgi.multithread"] = config.wsgiMultithread
-    environ["wsgi.multiprocess"] = config.wsgiMultiprocess
-    if (config.wsgiFileWrapper !== null) environ["wsgi.file_wrapper"] = config.wsgiFileWrapper
-    if (config.originServer && config.serverSoftware && environ["SERVER_SOFTWARE"] === undefined) {
-      environ["SERVER_SOFTWARE"] = config.serverSoftware
-    }
-  })
+  Effect.map(h.services.environSource.variables, (variables) => makeEnviron(h, variables))
+
+/** The default `setupEnviron` step's work, given the request's variables. */
+export const makeEnviron = (h: Handling, variables: CgiVariables): void => {
+  const { config, services } = h
+  const os = config.osEnviron
+  // The variables are a fresh record (EnvironSource's contract): with nothing to lay
+  // them over, they are the environ.
+  const cgi: CgiVariables = isEmpty(os) ? variables : Object.assign(copyEnviron(os), variables)
+  // The wsgi.* keys are added below, before the application sees it.
+  const environ = h.state.environ = cgi as Environ
+  environ["wsgi.input"] = services.input.stream
+  environ["wsgi.errors"] = services.errorLog.stream
+  environ["wsgi.version"] = config.wsgiVersion
+  environ["wsgi.run_once"] = config.wsgiRunOnce
+  environ["wsgi.url_scheme"] = h.steps.getScheme(h)
+  environ["wsgi.multithread"] = config.wsgiMultithread
+  environ["wsgi.multiprocess"] = config.wsgiMultiprocess
+  if (config.wsgiFileWrapper !== null) environ["wsgi.file_wrapper"] = config.wsgiFileWrapper
+  if (config.originServer && config.serverSoftware && environ["SERVER_SOFTWARE"] === undefined) {
+    environ["SERVER_SOFTWARE"] = config.serverSoftware
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // The body
@@ -158,19 +161,9 @@ export const finishResponseNow = (h: Handling): StepEffect =>
     // stands. (CPython handles it as an app error, and, its state already reset,
     // appends a second, 500 response after the complete one.)
     onSuccess: () => {
-      let closing: StepEffect
-      if (h.steps.close === close) {
-        // The default step's work, in place: nothing to close (a plain array) runs nothing.
-        const closeIt = closeBody(h, h.state.result)
-        if (closeIt === null) {
-          resetState(h)
-          return Effect.void
-        }
-        closing = Effect.map(closeIt, () => resetState(h))
-      } else {
-        closing = h.steps.close(h)
-      }
-      return Effect.catchIf(
+      // The default step's work in place: nothing to close (a plain array) runs nothing.
+      const closing = h.steps.close === close ? closeNow(h) : h.steps.close(h)
+      return closing === Effect.void ? closing : Effect.catchIf(
         closing,
         (failure) => failure._tag !== "ClientDisconnected",
         (failure) => h.steps.logException(h, errorOf(failure))
@@ -257,15 +250,17 @@ const errorOutput = (h: Handling, error: unknown): StepEffect<ResponseBody> =>
     return [config.errorBody]
   })
 
-const close = (h: Handling): StepEffect =>
-  Effect.suspend(() => {
-    const closing = closeBody(h, h.state.result)
-    if (closing === null) {
-      resetState(h)
-      return Effect.void
-    }
-    return Effect.map(closing, () => resetState(h))
-  })
+const close = (h: Handling): StepEffect => Effect.suspend(() => closeNow(h))
+
+/** The default `close` step's work, for a step already running: `Effect.void` when nothing was left to close. */
+export const closeNow = (h: Handling): StepEffect => {
+  const closing = closeBody(h, h.state.result)
+  if (closing === null) {
+    resetState(h)
+    return Effect.void
+  }
+  return Effect.map(closing, () => resetState(h))
+}
 
 const resetState = (h: Handling): void => {
   const state = h.state

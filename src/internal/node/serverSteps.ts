@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import type { Steps } from "../../Handler.js"
 import type { Application } from "../../Protocol.js"
 import { callUser } from "../core/call.js"
-import { defaultSteps } from "../core/steps.js"
+import { closeNow, defaultSteps } from "../core/steps.js"
 import { formatLogLine } from "./accessLog.js"
 import { RequestBodyTooLarge } from "./nodeInput.js"
 import { NodeOutput } from "./nodeOutput.js"
@@ -37,7 +37,7 @@ export const serverSteps: Steps = {
       if (output instanceof NodeOutput) {
         output.policy.logAccess(output, h.state.status, h.state.bytesSent)
       }
-      return defaultSteps.close(h)
+      return closeNow(h)
     }),
   // A body over the limit is the client's doing: one line, no stack trace.
   logException: (h, error) => {
