@@ -2,60 +2,13 @@
 /**
  * `effect-wsgi serve FILE[:export]`: serve an app module over HTTP, in one process or in
  * supervised `node:cluster` workers. The working parts are in `src/internal/cli/`: the
- * arguments (`cliArgs.ts`), a lone process (`standalone.ts`), the supervisor
- * (`supervisor.ts`) and its workers (`worker.ts`).
+ * command (`main.ts`), the arguments (`cliArgs.ts`), a lone process (`standalone.ts`), the
+ * supervisor (`supervisor.ts`) and its workers (`worker.ts`).
+ *
+ * The build bundles `main.ts` with what it imports, Effect included, into one module: node's
+ * ESM loader spends ~180 ms on Effect's 150 small files, and every worker would pay it
+ * (first answer of `serve` measured 423–445 ms from many files, 242–248 ms bundled).
  *
  * @since 0.1.0
  */
-import cluster from "node:cluster"
-import { availableParallelism } from "node:os"
-import { isSupervised, parseArgs, usage } from "./internal/cli/cliArgs.js"
-import { checkConfig, ConfigError, resolveArgs, type ResolvedArgs } from "./internal/cli/config.js"
-import { readCertificatesOrExit } from "./internal/cli/certificates.js"
-import { USAGE_ERROR } from "./internal/cli/exit.js"
-import { removeStaleSocket } from "./internal/cli/listen.js"
-import { serveStandalone } from "./internal/cli/standalone.js"
-import { supervise } from "./internal/cli/supervisor.js"
-import { runWorker } from "./internal/cli/worker.js"
-
-const main = async (): Promise<void> => {
-  let resolved: ResolvedArgs
-  try {
-    resolved = await resolveArgs(process.argv.slice(2), process.env)
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    process.stderr.write(`effect-wsgi: ${error.message}\n`)
-    return process.exit(USAGE_ERROR)
-  }
-  const parsed = parseArgs(resolved.argv)
-  if (parsed.command === "help") {
-    process.stdout.write(usage)
-    return
-  }
-  if (parsed.command === "error") {
-    // --check-config's answer is the problem alone, not the usage text after it.
-    process.stderr.write(`effect-wsgi: ${parsed.message}\n${resolved.mode === "check" ? "" : usage}`)
-    process.exit(USAGE_ERROR)
-  }
-  if (resolved.mode === "print") {
-    const { command: _, ...options } = parsed
-    process.stdout.write(`${JSON.stringify(options, null, 2)}\n`)
-    return
-  }
-  if (resolved.mode === "check") {
-    const problems = await checkConfig(parsed)
-    for (const problem of problems) process.stderr.write(`effect-wsgi: ${problem}\n`)
-    if (problems.length > 0) process.exit(USAGE_ERROR)
-    process.stdout.write(`effect-wsgi: ${resolved.configFile ?? "the command line"} and ${parsed.file} are fine\n`)
-    return process.exit(0)
-  }
-  // A worker runs the same command line as its supervisor.
-  if (cluster.isWorker) return runWorker(parsed)
-  // Unreadable certificate files stop the command here, not each worker in turn.
-  readCertificatesOrExit(parsed)
-  for (const bind of parsed.binds) if (bind.kind === "unix") await removeStaleSocket(bind.path)
-  if (isSupervised(parsed)) await supervise(parsed, parsed.workers === 0 ? availableParallelism() : parsed.workers)
-  else await serveStandalone(parsed)
-}
-
-await main()
+import "./internal/cli/main.js"
