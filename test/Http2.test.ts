@@ -17,7 +17,7 @@ import { ErrorLog, type MemoryErrorLog } from "../src/ErrorLog.js"
 import type { Application, Environ, InputStream } from "../src/Protocol.js"
 import { type Http2ServerOptions, makeServer, type WSGIServer } from "../src/Server.js"
 import { validator } from "../src/Validate.js"
-import { headerListSize, requestHeaders, StreamResponse } from "../src/internal/node/http2Compat.js"
+import { headerListSize, requestHeaders, StreamResponse } from "../src/internal/node/http2Exchange.js"
 import * as F from "./support/h2frames.js"
 import { underTest } from "./support/underTest.js"
 
@@ -352,6 +352,21 @@ describe("HTTP/2: the environ", () => {
       stream.on("close", () => resolve({ continued, status }))
     })
     expect(unread).toEqual({ continued: false, status: 200 })
+  })
+
+  it("an expectation other than 100-continue gets 417 and no app runs; the session goes on", async () => {
+    let calls = 0
+    const server = await serve((environ, startResponse) => {
+      calls++
+      return hello(environ, startResponse)
+    })
+    const session = connect(server.url)
+    const refused = await request(session, { ":path": "/", ":method": "POST", expect: "something-else" })
+    expect(refused.status).toBe(417)
+    expect(calls).toBe(0)
+    const next = await request(session, { ":path": "/" })
+    expect({ status: next.status, body: next.body.toString("latin1") }).toEqual({ status: 200, body: "Hello world!\n" })
+    expect(calls).toBe(1)
   })
 
   it("OPTIONS * is answered by the server; CONNECT gets 501 (one line)", async () => {
@@ -922,7 +937,7 @@ const typing = (dynamic: Http2ServerOptions): void => {
 }
 void typing
 
-describe("http2Compat: the request headers the environ is built from", () => {
+describe("http2Exchange: the request headers the environ is built from", () => {
   it("drops pseudo-headers, joins cookie crumbs, puts :authority as host when there is none", () => {
     expect(requestHeaders([":method", "GET", ":path", "/", ":authority", "a.example", "cookie", "a=1", "x", "1", "cookie", "b=2"])).toEqual([
       "host", "a.example", "cookie", "a=1; b=2", "x", "1"

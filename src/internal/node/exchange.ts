@@ -1,16 +1,18 @@
 /**
  * What the gateway uses of a request and its response, as structural types: node:http's
- * `IncomingMessage` and `ServerResponse` fit them as they are, and node:http2's
- * compatibility objects once `http2Compat.ts` has filled in where they differ (no
- * `destroyed`, `closed` or `writableNeedDrain` on the response, pseudo-headers among the raw
- * headers, a `complete` that is true on an aborted stream). Types only: nothing here runs.
+ * `IncomingMessage` and `ServerResponse` fit them as they are, and an HTTP/2 stream once
+ * `http2Exchange.ts` has wrapped it (its request is not a `Readable` itself: its body is the
+ * stream's, see `bodyOf`). Types only, and `bodyOf`.
  */
 import type { OutgoingHttpHeaders } from "node:http"
 import type { Socket } from "node:net"
 import type { Readable } from "node:stream"
 
-/** A request the gateway serves: its line, its headers, and its body as a `Readable`. */
-export interface GatewayRequest extends Readable {
+/** On a request that is not its own body (HTTP/2), the `Readable` its body is read from. */
+export const bodyStream: unique symbol = Symbol("effect-wsgi/bodyStream")
+
+/** A request the gateway serves: its line, its headers, and (see `bodyOf`) its body. */
+export interface GatewayRequest {
   readonly method?: string | undefined
   /** The request target (HTTP/2: `:path`). */
   readonly url?: string | undefined
@@ -22,7 +24,12 @@ export interface GatewayRequest extends Readable {
   readonly complete: boolean
   /** The connection it came on (HTTP/2: node's proxy of the session's socket). */
   readonly socket: Socket
+  /** Where its body is read from, when that is not the request itself (HTTP/2: the stream). */
+  readonly [bodyStream]?: Readable
 }
+
+/** The `Readable` a request's body is read from: node:http's request is one itself. */
+export const bodyOf = (request: GatewayRequest): Readable => request[bodyStream] ?? (request as unknown as Readable)
 
 /** A response the gateway writes. */
 export interface GatewayResponse {

@@ -29,7 +29,7 @@ import { NodeRequestBody } from "./nodeInput.js"
 import { type ConnectionPolicy, NodeOutput } from "./nodeOutput.js"
 import { NodeTransmitter } from "./nodeTransmitter.js"
 import type { GatewayRequest, GatewayResponse } from "./exchange.js"
-import type { StreamRequest, StreamResponse } from "./http2Compat.js"
+import type { StreamRequest, StreamResponse } from "./http2Exchange.js"
 import { ASTERISK, checkRequest, checkStream, type Connection, connectionOf, type Framing, type Refusal, settled } from "./requestGuard.js"
 import { protocolOf, RequestVariables } from "./requestVariables.js"
 import { ServerIdentities } from "./serverIdentity.js"
@@ -189,8 +189,7 @@ export class Gateway implements ConnectionPolicy {
   }
 
   /**
-   * Handle one HTTP/2 stream (node:http2's compatibility objects, as `http2Compat.ts` makes
-   * them): checked by HTTP/2's rules, then served exactly as an HTTP/1.1 request is. A
+   * Handle one HTTP/2 stream (as `http2Exchange.ts` wraps it): checked by HTTP/2's rules, then served exactly as an HTTP/1.1 request is. A
    * stream is on its own: nothing orders it behind the others of its session, and refusing
    * it refuses nothing else.
    */

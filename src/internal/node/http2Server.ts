@@ -1,6 +1,6 @@
 /**
  * `makeServer`'s HTTP/2: a `node:http2` server whose streams go through the same gateway
- * as HTTP/1.1 requests (see `http2Compat.ts`), with the settings and limits below, and
+ * as HTTP/1.1 requests (see `http2Exchange.ts`), with the settings and limits below, and
  * graceful close by GOAWAY.
  *
  * - `http2` with `tls`: `http2.createSecureServer`, ALPN `h2` then `http/1.1`: an HTTP/1.1
@@ -42,19 +42,19 @@ import { type IncomingMessage, Server as HttpServer, type ServerResponse } from 
 import {
   createSecureServer,
   createServer,
+  type IncomingHttpHeaders,
   type Http2SecureServer,
   type Http2Server,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
   type Http2Session,
   type SecureServerOptions,
+  type ServerHttp2Stream,
   type ServerOptions
 } from "node:http2"
 import type { Duplex } from "node:stream"
 import type { TlsOptions as NodeTlsOptions } from "node:tls"
 import { formatLogLine } from "./accessLog.js"
 import type { Gateway } from "./gateway.js"
-import { drainUnread, StreamRequest, StreamResponse } from "./http2Compat.js"
+import { drainUnread, StreamRequest, StreamResponse } from "./http2Exchange.js"
 
 /** Default of `maxConcurrentStreams`. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 100
@@ -122,10 +122,7 @@ export const createHttp2Server = (
       enablePush: false
     },
     maxSessionMemory: MAX_SESSION_MEMORY,
-    maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
-    // node's types want its own classes; these extend them (http2Compat.ts).
-    Http2ServerRequest: StreamRequest as unknown as typeof Http2ServerRequest,
-    Http2ServerResponse: StreamResponse as unknown as typeof Http2ServerResponse
+    maxHeaderListPairs: MAX_HEADER_LIST_PAIRS
   }
   if (mode === "h2c") return createServer(options)
   const secure: SecureServerOptions = { ...tls, ...options, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] }
@@ -133,6 +130,8 @@ export const createHttp2Server = (
   Object.assign(server, http1)
   return server
 }
+
+const ignore = (): void => {}
 
 /** On a session: its streams still open (a session idle with none is closed). */
 const openStreams = Symbol("effect-wsgi/openStreams")
@@ -159,15 +158,13 @@ export const serveStreams = (
   const sessions = new Set<Http2Session>()
   const { keepAliveTimeout, maxHeaderSize, requestTimeout } = limits
 
-  const serve = (request: Http2ServerRequest | IncomingMessage, response: Http2ServerResponse | ServerResponse, expectContinue: boolean): void => {
-    if (!(request instanceof StreamRequest)) {
-      http1?.request(request as IncomingMessage, response as ServerResponse, expectContinue)
-      return
-    }
-    const stream = request.stream
+  const serve = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: ReadonlyArray<string>): void => {
     // Reset by the client already: nobody to answer, no app to run (not destroyed: its
     // "close" is still to come, so it is counted until then).
     if (stream.destroyed) return
+    // A stream's own failures (a reset, a session torn down) end it; its response sees
+    // them as a client that left. Without a listener they would be thrown.
+    stream.on("error", ignore)
     // Held here: a closed stream no longer knows its session.
     const session = stream.session as CountedSession
     session[openStreams]++
@@ -176,12 +173,31 @@ export const serveStreams = (
       session[openStreams]--
       if (timer !== undefined) clearTimeout(timer)
     })
+    const request = new StreamRequest(stream, headers, rawHeaders)
+    const response = new StreamResponse(stream)
+    if (request.method === "CONNECT") {
+      // A tunnel, which no WSGI app can give.
+      const peer = request.socket?.remoteAddress ?? "-"
+      gateway.logLine(formatLogLine(peer, `code 501, message Not Implemented (CONNECT ${headers[":authority"] ?? ""})`))
+      response.writeHead(501, "Not Implemented", { "Content-Length": "0" })
+      response.end()
+      return
+    }
     if (request.headerSize > maxHeaderSize) {
       // Sent before the client acknowledged maxHeaderListSize, so nghttp2 let it through:
       // refused as HTTP/1.1 refuses long headers.
       const peer = request.socket.remoteAddress ?? "-"
       gateway.logLine(formatLogLine(peer, `code 431, message Request Header Fields Too Large (${request.headerSize} bytes of headers)`))
       response.writeHead(431, "Request Header Fields Too Large", { "Content-Length": "0" })
+      response.end()
+      return
+    }
+    // As for HTTP/1.1: `100 Continue` is sent when the app first reads its input; any
+    // other expectation is refused (node:http2's compatibility layer does the same).
+    const expect = headers.expect
+    const expectContinue = expect !== undefined && /^100-continue$/i.test(expect)
+    if (expect !== undefined && !expectContinue) {
+      response.writeHead(417, "Expectation Failed", { "Content-Length": "0" })
       response.end()
       return
     }
@@ -192,27 +208,23 @@ export const serveStreams = (
       }, requestTimeout)
       timer.unref()
     }
-    // Once the response is out, a body still coming is drained or stopped (node does it
-    // only for a body never read at all).
-    if (!stream.endAfterHeaders) stream.prependOnceListener("finish", () => drainUnread(request, response as unknown as StreamResponse, gateway.drainLimit))
-    gateway.handleStream(request, response as unknown as StreamResponse, expectContinue)
+    // Once the response is out, a body still coming is drained or stopped.
+    if (!stream.endAfterHeaders) stream.prependOnceListener("finish", () => drainUnread(request, response, gateway.drainLimit))
+    gateway.handleStream(request, response, expectContinue)
   }
-  server.on("request", (request: Http2ServerRequest | IncomingMessage, response: Http2ServerResponse | ServerResponse) =>
-    serve(request, response, false))
-  // As for HTTP/1.1: `100 Continue` is sent when the app first reads its input.
-  server.on("checkContinue", (request: Http2ServerRequest | IncomingMessage, response: Http2ServerResponse | ServerResponse) =>
-    serve(request, response, true))
-  // CONNECT asks for a tunnel, which no WSGI app can give (node answers 405 without a listener).
-  server.on("connect", (request: Http2ServerRequest | IncomingMessage, second: Http2ServerResponse | Duplex) => {
-    if (!(second instanceof StreamResponse)) {
-      http1?.connect(request as IncomingMessage, second as Duplex)
-      return
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: Array<string>) =>
+    serve(stream, headers, rawHeaders))
+  if (http1 !== null) {
+    // HTTP/1.1 beside HTTP/2 (TLS, ALPN): node:http's requests come as "request" events.
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => http1.request(request, response, false))
+    server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => http1.request(request, response, true))
+    server.on("connect", (request: IncomingMessage, socket: Duplex) => http1.connect(request, socket))
+    // A "request" listener makes node:http2 build its compatibility objects for every
+    // stream too (a "stream" listener of its own, added then): the streams are ours.
+    for (const listener of server.listeners("stream")) {
+      if ((listener as { name?: string }).name === "bound onServerStream") server.removeListener("stream", listener as () => void)
     }
-    const peer = request.socket?.remoteAddress ?? "-"
-    gateway.logLine(formatLogLine(peer, `code 501, message Not Implemented (CONNECT ${(request as Http2ServerRequest).authority ?? ""})`))
-    second.writeHead(501, "Not Implemented", { "Content-Length": "0" })
-    second.end()
-  })
+  }
 
   server.on("session", (session: Http2Session) => {
     ;(session as CountedSession)[openStreams] = 0

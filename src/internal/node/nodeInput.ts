@@ -11,7 +11,7 @@ import { ClientDisconnected, type InputError } from "../../HandlerError.js"
 import { type InputShape, readStream } from "../../Input.js"
 import { PullInputStream } from "../pullInput.js"
 import { waitForData } from "../readableInput.js"
-import type { GatewayRequest } from "./exchange.js"
+import { bodyOf, type GatewayRequest } from "./exchange.js"
 
 /**
  * The request body is larger than the server's `maxBodySize`. Reading `wsgi.input` past
@@ -91,18 +91,19 @@ export class NodeRequestBody implements InputShape {
       sender.sendContinue()
     }
     const request = this.request
+    const body = bodyOf(request)
     for (;;) {
       const remaining = this.length - this.consumed
       if (remaining <= 0) {
         this.ended = true
         return null
       }
-      const chunk = request.read() as Buffer | null
+      const chunk = body.read() as Buffer | null
       if (chunk !== null) {
         let bytes = chunk
         // node:http frames the body itself; the cut keeps the Content-Length contract anyway.
         if (bytes.length > remaining) {
-          request.unshift(bytes.subarray(remaining))
+          body.unshift(bytes.subarray(remaining))
           bytes = bytes.subarray(0, remaining)
         }
         this.consumed += bytes.length
@@ -115,15 +116,15 @@ export class NodeRequestBody implements InputShape {
         }
         return bytes
       }
-      if (request.readableEnded) {
+      if (body.readableEnded) {
         if (request.complete) {
           this.ended = true
           return null
         }
         throw gone()
       }
-      if (request.destroyed) throw gone()
-      await waitForData(request)
+      if (body.destroyed) throw gone()
+      await waitForData(body)
     }
   }
 }

@@ -127,7 +127,7 @@ export const checkRequest = (request: IncomingMessage): Refusal | typeof ASTERIS
 /** `Framing.transferEncoding` of an HTTP/2 body of unknown length: its DATA frames frame it. */
 export const STREAM_FRAMED = "(HTTP/2 DATA frames)"
 
-/** What `checkStream` reads of an HTTP/2 request (`http2Compat.ts`'s `StreamRequest`). */
+/** What `checkStream` reads of an HTTP/2 request (`http2Exchange.ts`'s `StreamRequest`). */
 export interface StreamRequestLine {
   readonly method: string
   readonly url: string
