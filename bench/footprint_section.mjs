@@ -43,6 +43,19 @@ const get = (port, agent) =>
     request.on("error", reject)
   })
 
+/** `count` more keep-alive requests over CONNECTIONS connections. */
+const load = async (port, count) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS })
+  let sent = 0
+  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+    while (sent < count) {
+      sent++
+      await get(port, agent)
+    }
+  }))
+  agent.destroy()
+}
+
 /** Start one server process, time its first answer, load it, read its memory, stop it. */
 const measure = async (kind, requests) => {
   const started = performance.now()
@@ -52,15 +65,7 @@ const measure = async (kind, requests) => {
     const { port, listeningMs } = await next()
     await get(port, false)
     const firstMs = performance.now() - started
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS })
-    let sent = 1
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      while (sent < requests) {
-        sent++
-        await get(port, agent)
-      }
-    }))
-    agent.destroy()
+    await load(port, requests - 1)
     child.send({ cmd: "report" })
     const memory = await next()
     return { firstMs, listeningMs, ...memory }
@@ -104,15 +109,7 @@ const measureServe = async (requests) => {
       await new Promise((resolve) => setTimeout(resolve, 2))
     }
     const firstMs = performance.now() - started
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS })
-    let sent = 1
-    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-      while (sent < requests) {
-        sent++
-        await get(port, agent)
-      }
-    }))
-    agent.destroy()
+    await load(port, requests - 1)
     return { firstMs, rss: rssOf(child.pid) }
   } finally {
     child.kill("SIGTERM")
