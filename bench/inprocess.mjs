@@ -17,11 +17,11 @@
 //                                              "case":"hello","requests":2000}) → {"us": …}
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
-import { Context, Effect, FiberRefs, Runtime } from "effect"
+import { Effect, FiberRefs, Runtime } from "effect"
 import { cases, verifyResponse } from "./apps.mjs"
 import { loadDist } from "./dist.mjs"
 
-const { EnvironSource, ErrorLog, FileTransmitter, Input, Output, SimpleHandler, layer, run, runWith } = await loadDist()
+const { EnvironSource, ErrorLog, Input, Output, SimpleHandler, context, layer, run, runWith } = await loadDist()
 
 const { values: options } = parseArgs({
   options: {
@@ -176,14 +176,10 @@ class Stopwatch {
   }
 }
 
+// The services' context as the package makes it (`Handler.context`), in a runtime of its own.
 const runtimeFor = (services) =>
   Runtime.make({
-    context: Context.make(Output, services.output).pipe(
-      Context.add(Input, services.input),
-      Context.add(ErrorLog, services.errorLog),
-      Context.add(EnvironSource, services.environSource),
-      Context.add(FileTransmitter, FileTransmitter.decline)
-    ),
+    context: context(services),
     runtimeFlags: Runtime.defaultRuntimeFlags,
     fiberRefs: FiberRefs.empty()
   })

@@ -237,11 +237,15 @@ export const run = (app: Application): Effect.Effect<void, HandlerError, Handler
  * @category constructors
  */
 export const context = (services: RequestServices): Context.Context<HandlerServices> =>
-  Context.make(Output, services.output).pipe(
-    Context.add(Input, services.input),
-    Context.add(ErrorLog, services.errorLog),
-    Context.add(EnvironSource, services.environSource),
-    Context.add(FileTransmitter, services.fileTransmitter ?? decline)
+  // One map, not five copies of a growing one (`Context.add` copies): it is made per request.
+  Context.unsafeMake(
+    new Map<string, unknown>([
+      [Output.key, services.output],
+      [Input.key, services.input],
+      [ErrorLog.key, services.errorLog],
+      [EnvironSource.key, services.environSource],
+      [FileTransmitter.key, services.fileTransmitter ?? decline]
+    ])
   )
 
 /**
