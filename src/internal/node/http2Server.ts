@@ -216,13 +216,14 @@ export const serveStreams = (
     serve(stream, headers, rawHeaders))
   if (http1 !== null) {
     // HTTP/1.1 beside HTTP/2 (TLS, ALPN): node:http's requests come as "request" events.
+    const ours = server.listeners("stream")
     server.on("request", (request: IncomingMessage, response: ServerResponse) => http1.request(request, response, false))
     server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => http1.request(request, response, true))
     server.on("connect", (request: IncomingMessage, socket: Duplex) => http1.connect(request, socket))
-    // A "request" listener makes node:http2 build its compatibility objects for every
-    // stream too (a "stream" listener of its own, added then): the streams are ours.
+    // A "request" listener makes node:http2 add a "stream" listener of its own, which would
+    // build its compatibility objects for every stream and answer it too: the streams are ours.
     for (const listener of server.listeners("stream")) {
-      if ((listener as { name?: string }).name === "bound onServerStream") server.removeListener("stream", listener as () => void)
+      if (!ours.includes(listener)) server.removeListener("stream", listener as () => void)
     }
   }
 
