@@ -16,22 +16,30 @@ const arrayValues = Array.prototype[Symbol.iterator]
 type ChunkWriter = (h: Handling, data: Uint8Array) => StepEffect
 type Then = (h: Handling) => StepEffect
 
-/** Write every chunk of the result with `write`, then run `then` (inside a step: it reads the state). */
-export const writeResult = (h: Handling, write: ChunkWriter, then: Then): StepEffect => {
+/**
+ * Write every chunk of the result with `write`, then run `then` (inside a step: it reads the
+ * state). `doneOnceWritten`: `then` has nothing to do once a chunk went out through `write`
+ * (the default steps), so after an array's last chunk it is not run.
+ */
+export const writeResult = (h: Handling, write: ChunkWriter, then: Then, doneOnceWritten: boolean): StepEffect => {
   const result = h.state.result!
   // An async iterator wins when both exist (a FileWrapper over an async file has both).
   if (typeof (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
     return Effect.flatMap(iterate(h, write, () => (result as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), true), () => then(h))
   }
   // A plain array is read by index, as its own iterator would.
-  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) return writeChunks(h, write, result, 0, then)
+  if (Array.isArray(result) && result[Symbol.iterator] === arrayValues) {
+    return writeChunks(h, write, result, 0, doneOnceWritten && result.length > 0 ? null : then)
+  }
   return Effect.flatMap(iterate(h, write, () => (result as Iterable<Uint8Array>)[Symbol.iterator](), false), () => then(h))
 }
 
-/** Write `chunks[from…]`, then run `then`. */
-const writeChunks = (h: Handling, write: ChunkWriter, chunks: ReadonlyArray<Uint8Array>, from: number, then: Then): StepEffect =>
+/** Write `chunks[from…]`, then run `then` (null: nothing after the last chunk). */
+const writeChunks = (h: Handling, write: ChunkWriter, chunks: ReadonlyArray<Uint8Array>, from: number, then: Then | null): StepEffect =>
   from >= chunks.length
-    ? then(h)
+    ? then === null ? Effect.void : then(h)
+    : then === null && from === chunks.length - 1
+    ? write(h, chunks[from]!)
     : Effect.flatMap(write(h, chunks[from]!), () => writeChunks(h, write, chunks, from + 1, then))
 
 /** Write what an iterator yields; if a write fails, the iterator is stopped (its `finally` runs). */

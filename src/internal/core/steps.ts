@@ -184,8 +184,12 @@ const sendResult = (h: Handling): StepEffect => {
 }
 
 /** The body, then `finishContent` (the headers, if no body byte sent them). */
-const sendBody = (h: Handling): StepEffect =>
-  writeResult(h, chunkWriter(h), h.steps.finishContent === finishContent ? finishContentNow : h.steps.finishContent)
+const sendBody = (h: Handling): StepEffect => {
+  const write = chunkWriter(h)
+  const then = h.steps.finishContent === finishContent ? finishContentNow : h.steps.finishContent
+  // A chunk the default write sent took the headers with it: the default finishContent then has nothing to do.
+  return writeResult(h, write, then, write === writeNow && then === finishContentNow)
+}
 
 const finishContent = (h: Handling): StepEffect => Effect.suspend(() => finishContentNow(h))
 
