@@ -104,22 +104,26 @@ const writeNow = (h: Handling, data: Uint8Array): StepEffect => {
   if (!state.headersSent) {
     // Counted before the head: a single chunk's length becomes its Content-Length.
     state.bytesSent = data.length
-    return h.steps.sendHeaders === sendHeaders
-      ? Effect.flatMap(sendHeadersNow(h), () => {
-        headSent(h)
-        return uncountedOnFailure(h, data, writeBody(h, data))
-      })
-      : Effect.flatMap(h.steps.sendHeaders(h), () => uncountedOnFailure(h, data, writeBody(h, data)))
+    return afterHeaders(h, () => writeData(h, data))
   }
-  if (h.headPending) {
-    return Effect.flatMap(sendHeadOnce(h), () => {
-      headSent(h)
-      return uncountedOnFailure(h, data, writeBody(h, data))
-    })
-  }
+  if (h.headPending) return afterHead(h, sendHeadOnce(h), () => writeData(h, data))
   state.bytesSent += data.length
-  return uncountedOnFailure(h, data, writeBody(h, data))
+  return writeData(h, data)
 }
+
+/** The chunk itself, once the head is out. */
+const writeData = (h: Handling, data: Uint8Array): StepEffect => uncountedOnFailure(h, data, writeBody(h, data))
+
+/** The `sendHeaders` step (its work in place when it is the default), then `then`. */
+const afterHeaders = (h: Handling, then: () => StepEffect): StepEffect =>
+  h.steps.sendHeaders === sendHeaders ? afterHead(h, sendHeadersNow(h), then) : Effect.flatMap(h.steps.sendHeaders(h), then)
+
+/** `sending` the head, then, once it went out, `then`. */
+const afterHead = (h: Handling, sending: StepEffect, then: () => StepEffect): StepEffect =>
+  Effect.flatMap(sending, () => {
+    headSent(h)
+    return then()
+  })
 
 /** How a running default step writes a chunk: the `write` step, without its frame when it is the default. */
 const chunkWriter = (h: Handling): (h: Handling, data: Uint8Array) => StepEffect =>
@@ -208,13 +212,7 @@ const finishContentNow = (h: Handling): StepEffect => {
       return Effect.fail(userFailure(cause))
     }
   }
-  const flush = () => callOutput(() => h.services.output.flush())
-  return h.steps.sendHeaders === sendHeaders
-    ? Effect.flatMap(sendHeadersNow(h), () => {
-      headSent(h)
-      return flush()
-    })
-    : Effect.flatMap(h.steps.sendHeaders(h), flush)
+  return afterHeaders(h, () => callOutput(() => h.services.output.flush()))
 }
 
 const resultIsFile = (h: Handling): boolean => {
