@@ -12,7 +12,7 @@
  *   they are dropped from the list the environ is built from (the method and target are
  *   read from them as node:http2 does), `:authority` stands in for a missing `host`, and
  *   cookie crumbs (RFC 9113 §8.2.3: one `cookie` field per cookie) are joined with "; ";
- * - an HTTP/2 response has no reason phrase (node warns when given one): it is dropped;
+ * - an HTTP/2 response has no reason phrase: it is dropped;
  * - connection-specific headers (RFC 9113 §8.2.2) would make node throw: they are dropped
  *   (the core already refuses the hop-by-hop ones from `startResponse`, so only a
  *   replaced step can bring them; nothing is logged);
@@ -183,11 +183,9 @@ export class StreamResponse implements GatewayResponse {
   }
 
   /**
-   * The head, handed to the stream itself (`stream.respond`), without a reason phrase (HTTP/2
-   * has none) and without connection-specific headers. node's own `writeHead` would check
-   * every header again (the core did), delete then append each one (the deletes make its
-   * header record a slow dictionary), and ask for trailers, one more frame per response,
-   * which no WSGI app can send.
+   * The head, as one `stream.respond`: lower-case names (HTTP/2's), several fields of one
+   * name as a list, no reason phrase (HTTP/2 has none), no connection-specific headers. The
+   * core checked every header already; no trailers are asked for (no WSGI app sends any).
    */
   writeHead(statusCode: number, _reason?: string, headers?: OutgoingHttpHeaders | Array<string>): this {
     const stream = this.stream
