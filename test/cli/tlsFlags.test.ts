@@ -86,6 +86,17 @@ const servedFingerprint = (port: number): Promise<string> =>
 
 const fingerprintOf = (name: string): string => new X509Certificate(certs.pem[name]!).fingerprint256
 
+
+/** A copy of the server's certificate and key in a fresh directory, to renew in place. */
+const serverPairOnDisk = (): { cert: string; key: string } => {
+  const dir = tempDir()
+  const cert = join(dir, "cert.pem")
+  const key = join(dir, "key.pem")
+  copyFileSync(certs.file("server.pem"), cert)
+  copyFileSync(certs.file("server.key"), key)
+  return { cert, key }
+}
+
 describe("effect-wsgi serve over TLS", () => {
   it("--certfile/--keyfile: serves HTTPS (node's https with the CA, curl --cacert); the URL line says https://", async () => {
     const { scheme, port } = await serve(...tlsArgs())
@@ -126,11 +137,7 @@ describe("effect-wsgi serve over TLS", () => {
   })
 
   it("a certificate renewed on disk (renamed over) is served to new connections within 2 s, without a restart; a mismatched pair keeps the old one; SIGHUP re-reads", async () => {
-    const dir = tempDir()
-    const cert = join(dir, "cert.pem")
-    const key = join(dir, "key.pem")
-    copyFileSync(certs.file("server.pem"), cert)
-    copyFileSync(certs.file("server.key"), key)
+    const { cert, key } = serverPairOnDisk()
     const { cli, port } = await serve("--certfile", cert, "--keyfile", key)
     expect(await servedFingerprint(port)).toBe(fingerprintOf("server.pem"))
     const started = Date.now()
@@ -156,11 +163,7 @@ describe("effect-wsgi serve over TLS", () => {
   })
 
   it("a renewed certificate reaches the workers under a supervisor too", async () => {
-    const dir = tempDir()
-    const cert = join(dir, "cert.pem")
-    const key = join(dir, "key.pem")
-    copyFileSync(certs.file("server.pem"), cert)
-    copyFileSync(certs.file("server.key"), key)
+    const { cert, key } = serverPairOnDisk()
     const { cli, port } = await serve("--certfile", cert, "--keyfile", key, "--workers", "2")
     await expect.poll(() => [...cli.stderr().matchAll(/serving .* \(worker \d+\)/g)].length, { timeout: 10_000 }).toBe(2)
     copyFileSync(certs.file("renewed.pem"), `${cert}.tmp`)
