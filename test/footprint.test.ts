@@ -30,8 +30,13 @@ describe("the package's imports", () => {
     expect(files.filter(({ imports }) => imports.includes("effect")).map(({ file }) => file)).toEqual([])
   })
 
-  it("imports @effect/platform only in the module toHttpApp loads on its first request", () => {
+  it("imports @effect/platform only in the modules toHttpApp loads on its first request", () => {
     const platform = files.filter(({ imports }) => imports.some((name) => name.startsWith("@effect/platform")))
-    expect(platform.map(({ file }) => file)).toEqual([join("internal", "httpApp.ts")])
+    expect(platform.map(({ file }) => file).sort()).toEqual([join("internal", "httpApp.ts"), join("internal", "httpAppChannel.ts")])
+    // The channel is reached only through httpApp.ts, which HttpApp.ts loads with import().
+    const channelImporters = files.filter(({ imports }) => imports.some((name) => name.endsWith("/httpAppChannel.js")))
+    expect(channelImporters.map(({ file }) => file)).toEqual([join("internal", "httpApp.ts")])
+    const httpAppImporters = files.filter(({ imports }) => imports.some((name) => name.endsWith("internal/httpApp.js")))
+    expect(httpAppImporters.map(({ file }) => file)).toEqual([])
   })
 })

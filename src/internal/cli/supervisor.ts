@@ -22,54 +22,24 @@
  * - With `NOTIFY_SOCKET` (systemd), `READY=1` is sent once every worker first listens,
  *   `RELOADING=1` … `READY=1` around a SIGHUP reload, `STOPPING=1` on stop (`notify.ts`).
  *
- * `reconcile` is the one place that decides what to start and what to drain.
+ * `reconcile` is the one place that decides what to start and what to drain. A worker as
+ * it is seen, and the moves on one (activate, drain, kill), are in `member.ts`; reading and
+ * checking heartbeats in `heartbeats.ts`; the delays after failed starts in
+ * `restartBackoff.ts`; the `--reload` file watch in `reloadOnChange.ts`.
  */
 import cluster, { type Worker } from "node:cluster"
-import { relative, resolve, dirname } from "node:path"
-import type { Readable } from "node:stream"
-import { DEFAULT_RELOAD_EXCLUDE, DEFAULT_RELOAD_INCLUDE, DEFAULT_TIMEOUT, type ServeCommand } from "./cliArgs.js"
+import { DEFAULT_TIMEOUT, type ServeCommand } from "./cliArgs.js"
 import { LISTEN_FAILED, mebibytes, say, seconds } from "./exit.js"
 import { describeExit, OomCounter } from "./exitReason.js"
+import { blockedReason, readBeats, SilenceCheck } from "./heartbeats.js"
 import { loadOrExit } from "./listen.js"
-import { asMessage, type Beat, type Drain, HEARTBEAT_FD, parseBeat, STANDBY_ENV, WORKER_STDIO } from "./messages.js"
+import { activateMember, drainMember, killMember, type Member, newMember } from "./member.js"
+import { asMessage, type Beat, STANDBY_ENV, WORKER_STDIO } from "./messages.js"
 import { makeNotifier, type Notifier } from "./notify.js"
+import { reloadOnChange } from "./reloadOnChange.js"
+import { retryDelay, StartRetry } from "./restartBackoff.js"
 import { resolveBinds, type WorkerBinds, workerBinds } from "./sockets.js"
-import { watchTree } from "./reload.js"
 import { beatInterval } from "./watchdog.js"
-
-/** Before its first heartbeat a worker is still booting node: it gets this much more. */
-const FIRST_BEAT_GRACE = 10_000
-/** Delays between attempts to start a worker that keeps failing to start, capped. */
-const RETRY_FIRST = 500
-const RETRY_MAX = 30_000
-
-/** One worker, as the supervisor sees it. */
-interface Member {
-  readonly worker: Worker
-  readonly pid: number
-  /** The code it runs: the reload count when it was started. */
-  generation: number
-  /**
-   * A standby (`--reload`: booted, waiting to load the app), starting (not listening
-   * yet), serving, or draining (told to finish and exit).
-   */
-  state: "standby" | "starting" | "serving" | "draining"
-  /** Booted as a standby and hears messages (one still booting may not). */
-  ready: boolean
-  /** Loading the app (a standby: once told to; else from the start), so it has the code of its generation. */
-  loading: boolean
-  /** To be replaced: a successor starts first, then it drains. */
-  retiring: boolean
-  /** A recycle (max requests, max RSS) was asked once: never again, even if it failed. */
-  recycled: boolean
-  /** Why the supervisor killed it, for the line its exit prints. */
-  killedBecause: string | null
-  /** Last heartbeat (or its start), and whether one came at all. */
-  lastBeat: number
-  beaten: boolean
-  lastRss: number
-  deadline: NodeJS.Timeout | null
-}
 
 /** What `reconcile` did. */
 interface Moves {
@@ -86,14 +56,12 @@ class Supervisor {
   /** The SIGHUP reload in progress, to say when it is done. */
   private reloading = false
   /** Failed starts in a row, and the timer of the next attempt. */
-  private failures = 0
-  private retry: NodeJS.Timeout | null = null
+  private readonly retry = new StartRetry()
   /** Standby workers that died in a row (each next one waits longer). */
   private standbyFailures = 0
   private readonly timeoutMs: number
-  private readonly gracefulMs: number
   private readonly interval: number
-  private lastCheck = Date.now()
+  private readonly silence: SilenceCheck
   private readonly oom = new OomCounter()
   /** systemd's readiness messages, and whether READY=1 went out once already. */
   private readonly notifier: Notifier = makeNotifier()
@@ -102,8 +70,8 @@ class Supervisor {
   constructor(private readonly command: ServeCommand, workers: number, private readonly binds: WorkerBinds) {
     this.desired = workers
     this.timeoutMs = (command.timeout ?? DEFAULT_TIMEOUT) * 1_000
-    this.gracefulMs = command.gracefulTimeout * 1_000
     this.interval = beatInterval(this.timeoutMs)
+    this.silence = new SilenceCheck(this.timeoutMs, this.interval)
   }
 
   /** Listen for the workers and the signals, and start the workers. */
@@ -116,8 +84,8 @@ class Supervisor {
     process.on("SIGHUP", () => this.reload("SIGHUP"))
     process.on("SIGTTIN", () => this.resize(+1))
     process.on("SIGTTOU", () => this.resize(-1))
-    if (this.timeoutMs > 0) setInterval(() => this.checkHeartbeats(), this.interval).unref()
-    if (this.command.reload) this.watch()
+    if (this.timeoutMs > 0) setInterval(() => this.silence.check(this.members, killMember), this.interval).unref()
+    if (this.command.reload) reloadOnChange(this.command, () => this.reload("change"))
     this.reconcile()
     say(`primary ${process.pid} started ${this.desired} workers`)
   }
@@ -156,7 +124,7 @@ class Supervisor {
     }
     let started = 0
     const missing = this.desired - Math.min(this.desired, current.length)
-    if (this.retry === null && missing > 0) {
+    if (!this.retry.pending && missing > 0) {
       const count = retiring.length > 0 ? (starting.length === 0 ? 1 : 0) : missing
       for (; started < count; started++) this.startWorker()
     }
@@ -185,19 +153,10 @@ class Supervisor {
     standby.state = "starting"
     standby.generation = this.generation
     // One still booting is activated once ready: it is ahead of a process forked now.
-    if (standby.ready) this.activate(standby)
+    if (standby.ready) activateMember(standby)
     // The next one boots meanwhile (activating costs little CPU: the app's import only),
     // ready for the next save, also when this one's code does not load.
     this.keepStandby()
-  }
-
-  private activate(member: Member): void {
-    member.loading = true
-    try {
-      member.worker.send({ effectWsgi: "activate" })
-    } catch {
-      this.kill(member, "could not be activated")
-    }
   }
 
   /** With `--reload`, keep one standby booted (not while stopping). */
@@ -209,63 +168,14 @@ class Supervisor {
 
   private fork(standby: boolean): void {
     const worker = cluster.fork({ ...this.binds.env, ...(standby ? { [STANDBY_ENV]: "1" } : {}) })
-    const member: Member = {
-      worker,
-      pid: worker.process.pid ?? 0,
-      generation: this.generation,
-      state: standby ? "standby" : "starting",
-      ready: false,
-      loading: !standby,
-      retiring: false,
-      recycled: false,
-      killedBecause: null,
-      lastBeat: Date.now(),
-      beaten: false,
-      lastRss: 0,
-      deadline: null
-    }
+    const member = newMember(worker, this.generation, standby)
     this.members.set(worker.id, member)
-    const beats = (worker.process.stdio as ReadonlyArray<Readable | null | undefined>)[HEARTBEAT_FD]
-    if (beats !== null && beats !== undefined) {
-      let rest = ""
-      beats.setEncoding("latin1")
-      beats.on("data", (chunk: string) => {
-        rest += chunk
-        for (let end = rest.indexOf("\n"); end !== -1; end = rest.indexOf("\n")) {
-          const beat = parseBeat(rest.slice(0, end))
-          rest = rest.slice(end + 1)
-          if (beat !== null) this.heartbeat(member, beat)
-        }
-      })
-      beats.on("error", () => undefined) // the worker is gone; its exit says how
-    }
+    readBeats(worker, (beat) => this.heartbeat(member, beat))
   }
 
   /** Ask `member` to finish its requests and exit; kill it at the graceful deadline. */
   private drain(member: Member): Member {
-    // One still starting may not hear a message yet, and has nothing in flight.
-    const listening = member.state === "serving"
-    member.state = "draining"
-    if (member.deadline === null) {
-      member.deadline = setTimeout(
-        () => this.kill(member, `had not finished its requests after --graceful-timeout ${this.command.gracefulTimeout} s`),
-        this.gracefulMs
-      )
-    }
-    const drain: Drain = { effectWsgi: "drain" }
-    try {
-      if (listening && member.worker.isConnected()) member.worker.send(drain)
-      else member.worker.process.kill("SIGTERM")
-    } catch {
-      member.worker.process.kill("SIGTERM")
-    }
-    return member
-  }
-
-  private kill(member: Member, why: string): void {
-    if (member.killedBecause !== null) return
-    member.killedBecause = why
-    member.worker.process.kill("SIGKILL")
+    return drainMember(member, this.command.gracefulTimeout)
   }
 
   private retire(member: Member, why: string): void {
@@ -281,7 +191,7 @@ class Supervisor {
     const member = this.members.get(worker.id)
     if (member === undefined || member.state !== "starting") return
     member.state = "serving"
-    this.failures = 0
+    this.retry.succeeded()
     this.reconcile()
     // The first standby boots once the first worker listens (booting is what costs).
     this.keepStandby()
@@ -295,7 +205,7 @@ class Supervisor {
     else if (message.effectWsgi === "ready") {
       member.ready = true
       this.standbyFailures = 0
-      if (member.state === "starting") this.activate(member)
+      if (member.state === "starting") activateMember(member)
     }
     else if (message.effectWsgi === "recycle" && !member.recycled && member.state === "serving") {
       this.retire(member, `served ${message.served} requests (--max-requests ${this.command.maxRequests}${this.command.maxRequestsJitter > 0 ? ` + up to ${this.command.maxRequestsJitter}` : ""})`)
@@ -312,35 +222,12 @@ class Supervisor {
     member.lastRss = beat.rss
     if (member.killedBecause !== null) return
     if (this.timeoutMs > 0 && beat.blocked >= this.timeoutMs) {
-      const request = beat.request
-      const others = (beat.inFlight ?? 0) - 1
-      const serving = request === undefined
-        ? "while serving no request"
-        : `serving ${request.method} ${request.path} (${seconds(request.elapsed)})${others > 0 ? ` and ${others} more request${others === 1 ? "" : "s"}` : ""}`
-      this.kill(member, `blocked for ${seconds(beat.blocked)} ${serving}`)
+      killMember(member, blockedReason(beat))
       return
     }
     const maxRss = this.command.maxRss
     if (maxRss > 0 && beat.rss > maxRss * 1_048_576 && !member.recycled && member.state === "serving") {
       this.retire(member, `uses ${mebibytes(beat.rss)} (--max-rss ${maxRss})`)
-    }
-  }
-
-  /** Kill the workers whose heartbeats stopped (a stopped process, a dead watchdog). */
-  private checkHeartbeats(): void {
-    const now = Date.now()
-    const late = now - this.lastCheck - this.interval
-    this.lastCheck = now
-    if (late > this.timeoutMs / 2) {
-      // The primary itself was stopped or suspended: the silence is its own.
-      for (const member of this.members.values()) member.lastBeat = now
-      return
-    }
-    for (const member of this.members.values()) {
-      const silent = now - member.lastBeat
-      if (silent > this.timeoutMs + 2 * this.interval + (member.beaten ? 0 : FIRST_BEAT_GRACE)) {
-        this.kill(member, `sent no heartbeat for ${seconds(silent)} (the process is stopped, or its watchdog thread failed)`)
-      }
     }
   }
 
@@ -370,7 +257,7 @@ class Supervisor {
       // Nothing was in flight: say so, and boot another a little later.
       say(`standby worker ${member.pid} ${member.killedBecause ?? describeExit({ code, signal, lastRss: member.lastRss, oom: signal === "SIGKILL" ? oom : "unknown" })}`)
       this.standbyFailures++
-      setTimeout(() => this.keepStandby(), Math.min(RETRY_MAX, RETRY_FIRST * 2 ** (this.standbyFailures - 1)))
+      setTimeout(() => this.keepStandby(), retryDelay(this.standbyFailures))
       return
     }
     const what = member.killedBecause === null
@@ -404,14 +291,8 @@ class Supervisor {
       return
     }
     if (member.generation !== this.generation) return // an older reload's: superseded anyway
-    this.failures++
-    const delay = Math.min(RETRY_MAX, RETRY_FIRST * 2 ** (this.failures - 1))
+    const delay = this.retry.schedule(() => this.reconcile())
     say(`${what} before listening; starting another in ${seconds(delay)}`)
-    if (this.retry !== null) clearTimeout(this.retry)
-    this.retry = setTimeout(() => {
-      this.retry = null
-      this.reconcile()
-    }, delay)
   }
 
   // --- what the operator says ----------------------------------------------------------
@@ -420,11 +301,7 @@ class Supervisor {
   reload(cause: "SIGHUP" | "change"): void {
     if (this.stopping) return
     this.generation++
-    if (this.retry !== null) {
-      clearTimeout(this.retry)
-      this.retry = null
-      this.failures = 0
-    }
+    this.retry.cancel()
     // Workers loading the old code are of no use any more; a standby still booting (to be
     // activated once ready) loads the code as it is then, so it is of this generation.
     for (const member of this.members.values()) {
@@ -458,26 +335,9 @@ class Supervisor {
     if (this.stopping) return
     this.stopping = true
     void this.notifier.send("STOPPING=1", "STATUS=stopping")
-    if (this.retry !== null) clearTimeout(this.retry)
+    this.retry.cancel()
     if (this.members.size === 0) process.exit(this.exitCode)
     for (const member of this.members.values()) if (member.state !== "draining") this.drain(member)
-  }
-
-  private watch(): void {
-    const root = dirname(resolve(this.command.file))
-    watchTree({
-      root,
-      include: [...DEFAULT_RELOAD_INCLUDE, ...this.command.reloadInclude],
-      exclude: [...DEFAULT_RELOAD_EXCLUDE, ...this.command.reloadExclude],
-      onChange: (files) => {
-        // As the user would name it: from the working directory when under it.
-        const near = relative(process.cwd(), files[0]!)
-        const first = near === "" || near.startsWith("..") ? files[0]! : near
-        const more = files.length > 1 ? ` (and ${files.length - 1} more file${files.length === 2 ? "" : "s"})` : ""
-        say(`${first} changed${more}; reloading`)
-        this.reload("change")
-      }
-    })
   }
 }
 
