@@ -21,6 +21,15 @@ export interface FileLike {
 const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function"
 
+// Registered symbols mark this module's objects: a second copy of the package (an app run
+// by the bundled \`effect-wsgi\` command that imports "effect-wsgi" itself) makes
+// wrappers and files the first copy still recognises, and so transmits.
+const fileWrapperBrand = Symbol.for("effect-wsgi/FileWrapper")
+const fileOnDiskBrand = Symbol.for("effect-wsgi/FileOnDisk")
+
+const hasBrand = (value: unknown, brand: symbol): boolean =>
+  typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true
+
 // Python stops at any falsy chunk; a nullish one is treated as the end too.
 const isEnd = (chunk: Uint8Array | null | undefined): boolean => chunk == null || chunk.length === 0
 
@@ -89,6 +98,17 @@ export class FileWrapper implements Iterable<Uint8Array>, AsyncIterable<Uint8Arr
   }
 }
 
+Object.defineProperty(FileWrapper.prototype, fileWrapperBrand, { value: true })
+
+/**
+ * True when \`value\` is a \`FileWrapper\`, from this copy of the package or another one. For
+ * the core's \`resultIsFile\`; not exported from the package index.
+ *
+ * @internal
+ */
+export const isFileWrapper = (value: unknown): value is FileWrapper =>
+  value instanceof FileWrapper || hasBrand(value, fileWrapperBrand)
+
 /**
  * A file on disk opened by `fileLike`: a `FileLike` with the path it was opened from and
  * its file descriptor (-1 once closed).
@@ -156,10 +176,14 @@ class DiskFile implements FileOnDisk {
  */
 export const fileLike = (path: string): FileOnDisk => new DiskFile(path)
 
+Object.defineProperty(DiskFile.prototype, fileOnDiskBrand, { value: true })
+
 /**
- * True when `value` was made by `fileLike` (its descriptor may be read directly). For the
- * node transmitter; not exported from the package index.
+ * True when `value` was made by `fileLike`, of this copy of the package or another one (its
+ * descriptor may be read directly). For the node transmitter; not exported from the
+ * package index.
  *
  * @internal
  */
-export const isFileOnDisk = (value: unknown): value is FileOnDisk => value instanceof DiskFile
+export const isFileOnDisk = (value: unknown): value is FileOnDisk =>
+  value instanceof DiskFile || hasBrand(value, fileOnDiskBrand)

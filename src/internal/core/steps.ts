@@ -7,7 +7,7 @@
  * The steps of the response head are in `head.ts`.
  */
 import * as Effect from "effect/Effect"
-import type { FileWrapper } from "../../FileWrapper.js"
+import { FileWrapper, isFileWrapper } from "../../FileWrapper.js"
 import type { Handling, StepEffect, Steps } from "../../Handler.js"
 import { ProtocolError } from "../../HandlerError.js"
 import type { CgiVariables, Environ, ResponseBody } from "../../Protocol.js"
@@ -217,7 +217,10 @@ const finishContentNow = (h: Handling): StepEffect => {
 
 const resultIsFile = (h: Handling): boolean => {
   const wrapper = h.config.wsgiFileWrapper
-  return wrapper !== null && h.state.result instanceof wrapper
+  if (wrapper === null) return false
+  const result = h.state.result
+  // CPython's isinstance; the package's own FileWrapper also knows one from another copy of it.
+  return result instanceof wrapper || (wrapper === FileWrapper && isFileWrapper(result))
 }
 
 const sendfile = (h: Handling): StepEffect<boolean> =>

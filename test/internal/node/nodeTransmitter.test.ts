@@ -357,6 +357,34 @@ describe("the node transmitter: over smaller files", () => {
     expect(loggedSize(accessLines[0]!)).toBe(smallContent.length - 1000)
   })
 
+  it("a FileWrapper over a fileLike from a second copy of the package (an app under the bundled CLI): still streamed from disk", async () => {
+    // The same module loaded again (a query makes it another module instance): its classes
+    // are not this copy's, as an app's own "effect-wsgi" is not the bundled command's.
+    const second = "../../../src/FileWrapper.js?second-copy"
+    const copy = (await import(second)) as typeof import("../../../src/FileWrapper.js")
+    expect(copy.FileWrapper).not.toBe(FileWrapper)
+    let reads = 0
+    let counter!: ReturnType<typeof countClose>
+    const server = await serve((_environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "application/octet-stream"]])
+      const file = copy.fileLike(smallFile)
+      const read = file.read.bind(file)
+      Object.assign(file, {
+        read: (size: number) => {
+          reads++
+          return read(size)
+        }
+      })
+      counter = countClose(file)
+      return new copy.FileWrapper(file)
+    })
+    const response = await rawRequest(server.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect(response.body.equals(smallContent)).toBe(true)
+    await counter.closed
+    expect(counter.closes).toBe(1)
+    expect(reads).toBe(0)
+  })
+
   it("an empty file: the head alone, with Content-Length: 0; the connection stays usable", async () => {
     const empty = join(directory, "empty.bin")
     writePattern(empty, 0)
