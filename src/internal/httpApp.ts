@@ -6,7 +6,10 @@
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -122,7 +125,9 @@ export const handle = (
   app: Application,
   { capacity, config, errorLog }: Settings
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  // One step: the request is read from the fiber's context (every HttpServer provides it).
+  Effect.withFiberRuntime((requestFiber) => {
+    const request = Context.unsafeGet(requestFiber.currentContext, HttpServerRequest.HttpServerRequest)
     const node = nodeSource(request)
     const remoteAddress = Option.getOrElse(request.remoteAddress, () => "")
     const host = node === undefined ? hostOf(request) : ""
@@ -160,29 +165,30 @@ export const handle = (
         }
       }
     })
-    const handled = Effect.flatMap(
-      Effect.exit(runWith(app, { output: response, input: fromStream(input), errorLog, environSource: fromRecord(environ) }, config)),
-      (exit) => response.end(exit)
-    )
-    return Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse>((requestFiber) => {
-      // Started at once on the request's runtime: an app that finishes without waiting
-      // (the usual case) has its whole response ready before this returns.
-      const child = Runtime.runFork(
-        Runtime.make({
-          context: requestFiber.currentContext,
-          fiberRefs: requestFiber.getFiberRefs(),
-          runtimeFlags: Runtime.defaultRuntimeFlags
-        })
-      )(handled)
-      if (child.unsafePoll() !== null) {
-        const ready = response.readyResponse
-        if (ready !== null) return Effect.succeed(ready)
-      }
-      // Otherwise it lives as long as someone waits for its response: the request's fiber
-      // until the head is ready, then the body's reader (which may be a web Response
-      // read after the request's fiber is done). A client that leaves, or a server that
-      // shuts down, interrupts it, which stops the app's body and closes its result once.
-      response.stopWith(child)
-      return Effect.onInterrupt(response.awaitResponse(), () => Fiber.interrupt(child))
-    })
+    // Started at once on the request's runtime: an app that finishes without waiting (the
+    // usual case) has its whole response ready before this returns.
+    const child = Runtime.runFork(
+      Runtime.make({
+        context: requestFiber.currentContext,
+        fiberRefs: requestFiber.getFiberRefs(),
+        runtimeFlags: Runtime.defaultRuntimeFlags
+      })
+    )(runWith(app, { output: response, input: fromStream(input), errorLog, environSource: fromRecord(environ) }, config))
+    const exit = child.unsafePoll()
+    if (exit !== null) {
+      response.end(exit)
+      const ready = response.readyResponse
+      if (ready !== null) return Effect.succeed(ready)
+    } else {
+      // Interrupted (the client left, the server stops): the response is dropped, not ended.
+      child.addObserver((exit) => {
+        if (!(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause))) response.end(exit)
+      })
+    }
+    // Otherwise it lives as long as someone waits for its response: the request's fiber
+    // until the head is ready, then the body's reader (which may be a web Response read
+    // after the request's fiber is done). A client that leaves, or a server that shuts
+    // down, interrupts it, which stops the app's body and closes its result once.
+    response.stopWith(child)
+    return Effect.onInterrupt(response.awaitResponse(), () => Fiber.interrupt(child))
   })

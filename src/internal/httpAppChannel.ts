@@ -29,10 +29,40 @@ export interface NodeResponse {
 
 
 /**
- * The app's head as a response with no body yet: its headers as it gave them (Content-Type
- * and Content-Length among them, so the platform adds neither), Set-Cookie apart.
+ * True when the app's header list can go to the platform as it is (it lowercases the
+ * names): no name repeats, none is Set-Cookie, and no `Connection: close` is to be added.
  */
-const headOnly = (status: string, headerList: HeaderList, close: boolean): HttpServerResponse.HttpServerResponse => {
+const isPlainHead = (headerList: HeaderList, close: boolean): boolean => {
+  if (close) return false
+  for (let i = 0; i < headerList.length; i++) {
+    const name = headerList[i]![0]
+    if (name.length === 10 && name.toLowerCase() === "set-cookie") return false
+    for (let j = 0; j < i; j++) {
+      const other = headerList[j]![0]
+      if (other.length === name.length && other.toLowerCase() === name.toLowerCase()) return false
+    }
+  }
+  return true
+}
+
+/**
+ * The app's response for the platform: its status, its headers as it gave them
+ * (Content-Type and Content-Length among them, so the platform adds neither; repeated
+ * names joined, Set-Cookie apart), and `body` (none: an empty body that keeps the head's
+ * Content-Length, as a HEAD answer's).
+ */
+const responseOf = (
+  status: string,
+  headerList: HeaderList,
+  close: boolean,
+  body: HttpBody.HttpBody | null
+): HttpServerResponse.HttpServerResponse => {
+  const options = { status: Number(status.slice(0, 3)), statusText: status.slice(4) }
+  if (isPlainHead(headerList, close)) {
+    return body === null
+      ? HttpServerResponse.empty({ ...options, headers: headerList })
+      : HttpServerResponse.setBody(HttpServerResponse.empty({ ...options, headers: headerList }), body)
+  }
   const headers: Record<string, string> = {}
   const setCookies: Array<string> = []
   for (const [name, value] of headerList) {
@@ -41,12 +71,12 @@ const headOnly = (status: string, headerList: HeaderList, close: boolean): HttpS
     else headers[key] = key in headers ? `${headers[key]}, ${value}` : value
   }
   if (close) headers["connection"] = "close"
-  return HttpServerResponse.empty({
-    status: Number(status.slice(0, 3)),
-    statusText: status.slice(4),
+  const head = HttpServerResponse.empty({
+    ...options,
     headers,
     cookies: setCookies.length > 0 ? Cookies.fromSetCookie(setCookies) : Cookies.empty
   })
+  return body === null ? head : HttpServerResponse.setBody(head, body)
 }
 
 /** Bodies up to this size are sent whole when the app finishes before the next event-loop turn. */
@@ -184,45 +214,38 @@ export class ResponseChannel implements OutputShape {
     return Effect.void
   }
 
-  /** The app is done (`exit`): the whole response, or the end of the stream. */
-  end(exit: Exit.Exit<void, HandlerError>): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.done = true
-      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-      const aborted = failure._tag === "Some"
-        ? failure.value instanceof ResponseAborted
-          ? failure.value
-          : new ResponseAborted({ message: failure.value.message, cause: failure.value })
-        : null
-      const status = this.status
-      if (aborted === null && status !== null && this.declared > this.taken && carriesBody(this.target.method, Number(status.slice(0, 3)))) {
-        this.target.log(shortfallMessage(this.taken, this.declared))
-        this.mismatched = true
-      }
-      const mailbox = this.mailbox
-      if (mailbox !== null) {
-        if (aborted === null) {
-          if (this.mismatched) this.closeAfter()
-          return mailbox.end
-        }
-        return Effect.asVoid(mailbox.fail(aborted))
-      }
-      if (status === null) {
-        this.respond(HttpServerResponse.empty({ status: 500 }))
-      } else if (aborted === null) {
-        if (this.mismatched) this.closeAfter()
-        const head = headOnly(status, this.headers, this.mismatched)
-        // No bytes: the empty body keeps the head's Content-Length (a HEAD answer's).
-        const whole = this.kept.length === 0
-          ? head
-          : HttpServerResponse.setBody(head, HttpBody.raw(this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept)))
-        this.respond(whole)
-      } else {
-        // What the app wrote goes out, then the connection is cut.
-        this.respondWithStream(status, Stream.concat(Stream.fromIterable(this.kept), Stream.fail(aborted)))
-      }
-      return Effect.void
-    })
+  /**
+   * The app is done (`exit`, not an interruption): the whole response, or the end of the
+   * stream. Run as its fiber ends, outside it.
+   */
+  end(exit: Exit.Exit<void, HandlerError>): void {
+    this.done = true
+    const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+    const aborted = failure._tag === "Some"
+      ? failure.value instanceof ResponseAborted
+        ? failure.value
+        : new ResponseAborted({ message: failure.value.message, cause: failure.value })
+      : null
+    const status = this.status
+    if (aborted === null && status !== null && this.declared > this.taken && carriesBody(this.target.method, Number(status.slice(0, 3)))) {
+      this.target.log(shortfallMessage(this.taken, this.declared))
+      this.mismatched = true
+    }
+    const mailbox = this.mailbox
+    if (mailbox !== null) {
+      if (aborted === null && this.mismatched) this.closeAfter()
+      mailbox.unsafeDone(aborted === null ? Exit.void : Exit.fail(aborted))
+    } else if (status === null) {
+      this.respond(HttpServerResponse.empty({ status: 500 }))
+    } else if (aborted === null) {
+      if (this.mismatched) this.closeAfter()
+      const kept = this.kept
+      const body = kept.length === 0 ? null : HttpBody.raw(kept.length === 1 ? kept[0]! : Buffer.concat(kept))
+      this.respond(responseOf(status, this.headers, this.mismatched, body))
+    } else {
+      // What the app wrote goes out, then the connection is cut.
+      this.respondWithStream(status, Stream.concat(Stream.fromIterable(this.kept), Stream.fail(aborted)))
+    }
   }
 
   /**
@@ -253,12 +276,12 @@ export class ResponseChannel implements OutputShape {
    * From then on, a started response that is still going on the next turn of the event
    * loop becomes a stream (an app that finishes without waiting never schedules that turn).
    */
-  stopWith(fiber: Fiber.RuntimeFiber<void>): void {
+  stopWith(fiber: Fiber.RuntimeFiber<void, unknown>): void {
     this.app = fiber
     if (this.status !== null) this.scheduleRelease()
   }
 
-  private app: Fiber.RuntimeFiber<void> | null = null
+  private app: Fiber.RuntimeFiber<void, unknown> | null = null
 
   /**
    * The response is `body`: a stream that, if it fails, cuts the connection once flushed,
@@ -269,7 +292,7 @@ export class ResponseChannel implements OutputShape {
       Stream.fromEffect(Effect.zipRight(cutWhenFlushed(this.target.socket), Effect.failCause(cause)))).pipe(
         Stream.ensuring(Effect.suspend(() => this.app === null ? Effect.void : Fiber.interrupt(this.app)))
       )
-    this.respond(HttpServerResponse.setBody(headOnly(status, this.headers, false), HttpBody.stream(cutOnFailure, "")))
+    this.respond(responseOf(status, this.headers, false, HttpBody.stream(cutOnFailure, "")))
   }
 
   /** From now on the response is a stream: the kept chunks, then the ones still to come. */
