@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import type { Readable } from "node:stream"
@@ -136,13 +137,27 @@ export class BaseHandler implements HandlerState, HandlerConfig {
 
   /** Handle one request with `app`; resolves once the response is sent or handled. */
   run(app: Application): Promise<void> {
-    return Runtime.runPromiseExit(Runtime.defaultRuntime)(
+    const fiber = Runtime.runFork(Runtime.defaultRuntime)(
       Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app))
-    ).then((exit) => {
-      // A method called after the run (CPython allows it) gets a handling of its own.
-      this.#handling = undefined
-      return endRun(exit)
-    })
+    )
+    // A request that never waited is over already: one settled Promise, no second turn.
+    const exit = fiber.unsafePoll()
+    if (exit !== null) {
+      try {
+        this.#ended(exit)
+        return Promise.resolve()
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    return new Promise<Exit.Exit<void, HandlerError>>((resolve) => fiber.addObserver(resolve)).then((exit) => this.#ended(exit))
+  }
+
+  /** How `run` ends (throws what CPython's `run` raises). */
+  #ended(exit: Exit.Exit<void, HandlerError>): void {
+    // A method called after the run (CPython allows it) gets a handling of its own.
+    this.#handling = undefined
+    endRun(exit)
   }
 
   // --- Must be overridden ---
