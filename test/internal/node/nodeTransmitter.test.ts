@@ -116,6 +116,19 @@ const loggedSize = (line: string): number => Number(line.slice(line.lastIndexOf(
 /** The wrapper class the environ offers. */
 const wrapperOf = (environ: Environ) => environ["wsgi.file_wrapper"]!
 
+/** Counts the calls of a filelike's own `read` (a file streamed from disk has none). */
+const countReads = (filelike: { read(size: number): unknown }): { reads: number } => {
+  const counter = { reads: 0 }
+  const read = filelike.read.bind(filelike)
+  Object.assign(filelike, {
+    read: (size: number) => {
+      counter.reads++
+      return read(size)
+    }
+  })
+  return counter
+}
+
 /**
  * A filelike whose close() is counted (and resolves `closed`); the wrapper binds it when it
  * is made, so count before wrapping.
@@ -266,19 +279,13 @@ const figures = (what: string, millis: number, growth: number): void => {
 
 describe("the node transmitter: a 100 MiB file to a slow reader", () => {
   it("fileLike(path): byte-exact, streamed from disk (never read through the wrapper), logged size right, close() once", async () => {
-    let reads = 0
+    let reads!: ReturnType<typeof countReads>
     let counter!: ReturnType<typeof countClose>
     let file!: ReturnType<typeof fileLike>
     const server = await serve((environ, startResponse) => {
       startResponse("200 OK", [["Content-Type", "application/octet-stream"], ["Content-Length", String(SIZE)]])
       file = fileLike(bigFile)
-      const read = file.read.bind(file)
-      Object.assign(file, {
-        read: (size: number) => {
-          reads++
-          return read(size)
-        }
-      })
+      reads = countReads(file)
       counter = countClose(file)
       return new (wrapperOf(environ))(file)
     })
@@ -291,7 +298,7 @@ describe("the node transmitter: a 100 MiB file to a slow reader", () => {
     await counter.closed
     expect(counter.closes).toBe(1)
     expect(file.fd).toBe(-1)
-    expect(reads).toBe(0)
+    expect(reads.reads).toBe(0)
     expect(accessLines).toHaveLength(1)
     expect(accessLines[0]).toContain('"GET /big HTTP/1.1" 200 ')
     expect(loggedSize(accessLines[0]!)).toBe(SIZE)
@@ -363,18 +370,12 @@ describe("the node transmitter: over smaller files", () => {
     const second = "../../../src/FileWrapper.js?second-copy"
     const copy = (await import(second)) as typeof import("../../../src/FileWrapper.js")
     expect(copy.FileWrapper).not.toBe(FileWrapper)
-    let reads = 0
+    let reads!: ReturnType<typeof countReads>
     let counter!: ReturnType<typeof countClose>
     const server = await serve((_environ, startResponse) => {
       startResponse("200 OK", [["Content-Type", "application/octet-stream"]])
       const file = copy.fileLike(smallFile)
-      const read = file.read.bind(file)
-      Object.assign(file, {
-        read: (size: number) => {
-          reads++
-          return read(size)
-        }
-      })
+      reads = countReads(file)
       counter = countClose(file)
       return new copy.FileWrapper(file)
     })
@@ -382,7 +383,7 @@ describe("the node transmitter: over smaller files", () => {
     expect(response.body.equals(smallContent)).toBe(true)
     await counter.closed
     expect(counter.closes).toBe(1)
-    expect(reads).toBe(0)
+    expect(reads.reads).toBe(0)
   })
 
   it("an empty file: the head alone, with Content-Length: 0; the connection stays usable", async () => {
