@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { usage } from "../../src/internal/cli/cliArgs.js"
-import { configToArgs, splitShellWords } from "../../src/internal/cli/config.js"
+import { configToArgs, mergeSources, splitShellWords } from "../../src/internal/cli/config.js"
 import { OPTIONS } from "../../src/internal/cli/options.js"
 import { freePort, get, logged, root, start, startWith, tempDir } from "./harness.js"
 
@@ -63,6 +63,43 @@ describe("EFFECT_WSGI_ARGS", () => {
     expect(await servedPort(alone)).toBe(envPort)
     const overridden = startWith({ EFFECT_WSGI_ARGS: `--port ${envPort}` }, "serve", app, "--port", String(flagPort))
     expect(await servedPort(overridden)).toBe(flagPort)
+  })
+})
+
+describe("a repeatable option from several sources", () => {
+  it("the command line's --bind replaces the file's and EFFECT_WSGI_ARGS's instead of adding to them; each source's repeats add up", async () => {
+    const config = write("binds.json", JSON.stringify({ bind: ["127.0.0.1:9001", "127.0.0.1:9002"], reloadInclude: ["*.html", "*.css"] }))
+    const result = await run(
+      ["serve", `${app}:app`, "--config", config, "--bind", "127.0.0.1:9003", "--bind", "127.0.0.1:9004", "--reload", "--reload-exclude", "build", "--print-config"],
+      { EFFECT_WSGI_ARGS: "--bind 127.0.0.1:9005 --reload-exclude dist" }
+    )
+    expect(result).toMatchObject({ code: 0, stderr: "" })
+    const printed = JSON.parse(result.stdout) as { binds: Array<{ port: number }>; reloadInclude: Array<string>; reloadExclude: Array<string> }
+    expect(printed.binds.map(({ port }) => port)).toEqual([9003, 9004])
+    // Given by the file alone: kept.
+    expect(printed.reloadInclude).toEqual(["*.html", "*.css"])
+    expect(printed.reloadExclude).toEqual(["build"])
+  })
+
+  it("EFFECT_WSGI_ARGS's --bind replaces the file's when the command line gives none", async () => {
+    const config = write("binds2.json", JSON.stringify({ bind: "127.0.0.1:9001" }))
+    const result = await run(["serve", `${app}:app`, "--config", config, "--print-config"], { EFFECT_WSGI_ARGS: "--bind 127.0.0.1:9005" })
+    expect(result).toMatchObject({ code: 0, stderr: "" })
+    expect((JSON.parse(result.stdout) as { binds: Array<{ port: number }> }).binds.map(({ port }) => port)).toEqual([9005])
+  })
+
+  it("mergeSources keeps a repeatable flag's values from the last source that gives it, values in the same word too", () => {
+    expect(mergeSources([["--bind", "a", "--port", "1"], ["--bind=b", "--quiet"], ["x.mjs", "--bind", "c", "--bind", "d"]])).toEqual([
+      "--port",
+      "1",
+      "--quiet",
+      "x.mjs",
+      "--bind",
+      "c",
+      "--bind",
+      "d"
+    ])
+    expect(mergeSources([["--reload-include", "*.a"], ["--bind", "b"], []])).toEqual(["--reload-include", "*.a", "--bind", "b"])
   })
 })
 

@@ -2,7 +2,8 @@
  * Where `effect-wsgi serve`'s options come from besides the command line: a `--config`
  * file and the `EFFECT_WSGI_ARGS` variable. Both become flags placed before the command
  * line's (file, then variable, then command line), so the one parser reads them all and a
- * later flag wins, as for a flag given twice.
+ * later flag wins, as for a flag given twice; a repeatable flag from a later source
+ * replaces an earlier source's instead of adding to them.
  */
 import * as Data from "effect/Data"
 import { readFileSync } from "node:fs"
@@ -148,16 +149,57 @@ const takeConfigFlags = (args: ReadonlyArray<string>): { rest: Array<string>; co
   return { rest, configFile, mode }
 }
 
+/** One flag as given, with its value when it takes one; or a word that is not a flag. */
+interface Given {
+  readonly flag: string | null
+  readonly words: ReadonlyArray<string>
+}
+
+const givenFlags = (args: ReadonlyArray<string>): Array<Given> => {
+  const given: Array<Given> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const flag = arg.startsWith("--") && arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg
+    const spec = OPTION_BY_FLAG.get(flag)
+    if (spec === undefined) given.push({ flag: null, words: [arg] })
+    else if (spec.kind === "switch" || flag !== arg || i + 1 >= args.length) given.push({ flag, words: [arg] })
+    else given.push({ flag, words: [arg, args[++i]!] })
+  }
+  return given
+}
+
+/**
+ * The flags of the sources in order (the file's, `EFFECT_WSGI_ARGS`'s, the command line's),
+ * each repeatable option (`--bind`, `--reload-include`, `--reload-exclude`) taken from the
+ * last source that gives it: a later source replaces an earlier one's values, as it does
+ * for every other option, instead of adding to them. Within one source, repeats add up.
+ */
+export const mergeSources = (sources: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
+  const parsed = sources.map(givenFlags)
+  const lastSource = new Map<string, number>()
+  parsed.forEach((given, source) => {
+    for (const { flag } of given) if (flag !== null && OPTION_BY_FLAG.get(flag)!.kind === "repeatable") lastSource.set(flag, source)
+  })
+  return parsed.flatMap((given, source) =>
+    given.filter(({ flag }) => flag === null || (lastSource.get(flag) ?? source) === source).flatMap(({ words }) => words)
+  )
+}
+
 /**
  * The full command line of `effect-wsgi serve`: the config file's flags, then
- * `EFFECT_WSGI_ARGS`'s, then the command line's. Anything but `serve` is left as it is.
+ * `EFFECT_WSGI_ARGS`'s, then the command line's (see `mergeSources`). Anything but `serve`
+ * is left as it is.
  */
 export const resolveArgs = async (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): Promise<ResolvedArgs> => {
   const [command, ...rest] = argv
   if (command !== "serve") return { argv, configFile: null, mode: "serve" }
-  const taken = takeConfigFlags([...splitShellWords(env[ARGS_ENV] ?? ""), ...rest])
-  const fromFile = taken.configFile === null ? [] : configToArgs(await loadConfigFile(taken.configFile), taken.configFile)
-  return { argv: ["serve", ...fromFile, ...taken.rest], configFile: taken.configFile, mode: taken.mode }
+  const fromEnv = takeConfigFlags(splitShellWords(env[ARGS_ENV] ?? ""))
+  const fromLine = takeConfigFlags(rest)
+  // The command line's --config and mode win over the variable's.
+  const configFile = fromLine.configFile ?? fromEnv.configFile
+  const mode = fromLine.mode !== "serve" ? fromLine.mode : fromEnv.mode
+  const fromFile = configFile === null ? [] : configToArgs(await loadConfigFile(configFile), configFile)
+  return { argv: ["serve", ...mergeSources([fromFile, fromEnv.rest, fromLine.rest])], configFile, mode }
 }
 
 /**
