@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CgiVariables } from "./Protocol.js"
 import { readEnviron } from "./internal/compat/readEnviron.js"
+import { copyRecord } from "./internal/environCopy.js"
 
 /**
  * Gives the request's CGI variables (CPython's `add_cgi_vars`).
@@ -31,7 +32,8 @@ export interface EnvironSourceShape {
  * @category constructors
  */
 export const fromRecord = (variables: Readonly<CgiVariables>): EnvironSourceShape => ({
-  variables: Effect.sync(() => ({ ...variables }))
+  // Not `{ ...variables }`: the handler adds the wsgi.* keys to it (see copyRecord).
+  variables: Effect.sync(() => copyRecord(variables))
 })
 
 /**

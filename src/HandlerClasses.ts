@@ -39,6 +39,7 @@ import { endRun, handlerSteps, runStep } from "./internal/compat/methodSteps.js"
 import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
 import { contentLength, isErrorStream, isInputStream, noStdout } from "./internal/compat/simpleStreams.js"
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
+import { copyRecord } from "./internal/environCopy.js"
 import { handle, type LiveHandling, makeHandling, runtimeOf } from "./internal/core/program.js"
 import { defaultSteps } from "./internal/core/steps.js"
 import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
@@ -366,7 +367,7 @@ export class SimpleHandler extends BaseHandler {
   protected override environSourceService(): EnvironSourceShape {
     // Unless addCgiVars is overridden, the handler lays baseEnv over osEnviron itself.
     return this.addCgiVars === SimpleHandler.prototype.addCgiVars
-      ? { variables: Effect.sync(() => ({ ...this.baseEnv })) }
+      ? { variables: Effect.sync(() => copyRecord(this.baseEnv)) }
       : super.environSourceService()
   }
 

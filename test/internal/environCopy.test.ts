@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { copyEnviron } from "../../src/internal/environCopy.js"
+import { copyEnviron, copyRecord } from "../../src/internal/environCopy.js"
 
 describe("copyEnviron", () => {
   it("copies a frozen environ into a fresh mutable object with the same keys, in order", () => {
@@ -26,5 +26,20 @@ describe("copyEnviron", () => {
     expect(copyEnviron(source)).toEqual({ A: "1" })
     source["B"] = "2"
     expect(copyEnviron(source)).toEqual({ A: "1", B: "2" })
+  })
+})
+
+describe("copyRecord", () => {
+  it("a fresh, mutable copy with the same keys in order; an own __proto__ stays a key", () => {
+    const source = { B: "2", A: "1" }
+    const copy = copyRecord(source)
+    expect(copy).not.toBe(source)
+    expect(Object.keys(copy)).toEqual(["B", "A"])
+    copy.A = "changed"
+    expect(source.A).toBe("1")
+    const odd = JSON.parse('{"__proto__": "not a prototype", "A": "1"}') as Record<string, unknown>
+    const oddCopy = copyRecord(odd)
+    expect(Object.getPrototypeOf(oddCopy)).toBe(Object.prototype)
+    expect(Object.keys(oddCopy)).toEqual(["__proto__", "A"])
   })
 })
