@@ -35,7 +35,7 @@ import type {
   Write
 } from "./Protocol.js"
 import { HandlerErrorLog, HandlerInput, MethodEnvironSource, MethodOutput } from "./internal/compat/methodServices.js"
-import { endRun, handlerSteps, runStep } from "./internal/compat/methodSteps.js"
+import { endRun, handlerSteps, runStep, runThen } from "./internal/compat/methodSteps.js"
 import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
 import { contentLength, isErrorStream, isInputStream, noStdout } from "./internal/compat/simpleStreams.js"
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
@@ -138,20 +138,17 @@ export class BaseHandler implements HandlerState, HandlerConfig {
 
   /** Handle one request with `app`; resolves once the response is sent or handled. */
   run(app: Application): Promise<void> {
-    const fiber = Runtime.runFork(Runtime.defaultRuntime)(
-      Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app))
-    )
-    // A request that never waited is over already: one settled Promise, no second turn.
-    const exit = fiber.unsafePoll()
-    if (exit !== null) {
-      try {
-        this.#ended(exit)
-        return Promise.resolve()
-      } catch (error) {
-        return Promise.reject(error)
-      }
+    // A request that never waited is over on return: one settled Promise, no second turn.
+    try {
+      const ended = runThen(
+        Runtime.defaultRuntime,
+        Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app)),
+        (exit) => this.#ended(exit)
+      )
+      return ended instanceof Promise ? ended : Promise.resolve()
+    } catch (error) {
+      return Promise.reject(error)
     }
-    return new Promise<Exit.Exit<void, HandlerError>>((resolve) => fiber.addObserver(resolve)).then((exit) => this.#ended(exit))
   }
 
   /** How `run` ends (throws what CPython's `run` raises). */

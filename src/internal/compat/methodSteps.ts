@@ -23,11 +23,22 @@ const fromMethod = <A>(call: () => A | PromiseLike<A>): StepEffect<A> => attempt
  * finished at once, else a Promise of it; a failure is thrown (rejected) as the error user
  * code would see.
  */
-export const runStep = <A>(runtime: Runtime.Runtime<never>, step: Effect.Effect<A, unknown>): A | Promise<A> => {
-  const fiber = Runtime.runFork(runtime)(step)
+export const runStep = <A>(runtime: Runtime.Runtime<never>, step: Effect.Effect<A, unknown>): A | Promise<A> =>
+  runThen(runtime, step, exitValue)
+
+/**
+ * Run `effect` on `runtime` and hand its exit to `onExit`: at once when it never waited
+ * (no Promise made), else when it ends (a Promise of what `onExit` gives or throws).
+ */
+export const runThen = <A, E, R>(
+  runtime: Runtime.Runtime<never>,
+  effect: Effect.Effect<A, E>,
+  onExit: (exit: Exit.Exit<A, E>) => R
+): R | Promise<R> => {
+  const fiber = Runtime.runFork(runtime)(effect)
   const exit = fiber.unsafePoll()
-  if (exit !== null) return exitValue(exit)
-  return new Promise<Exit.Exit<A, unknown>>((resolve) => fiber.addObserver(resolve)).then(exitValue)
+  if (exit !== null) return onExit(exit)
+  return new Promise<Exit.Exit<A, E>>((resolve) => fiber.addObserver(resolve)).then(onExit)
 }
 
 const exitValue = <A>(exit: Exit.Exit<A, unknown>): A => {
