@@ -145,7 +145,7 @@ export class Gateway implements ConnectionPolicy {
     this.tooLarge = refusal(STATUS_TOO_LARGE, "The request body is too large.")
     this.badRequest = refusal("400 Bad Request", "The request cannot be framed.")
     this.runtime = Runtime.make({
-      context: Context.make(CurrentHandlerConfig, this.config).pipe(Context.add(CurrentSteps, serverSteps)),
+      context: Context.make(CurrentHandlerConfig, this.config).pipe(Context.add(CurrentSteps, serverSteps(this.accessLog !== null))),
       fiberRefs: Runtime.defaultRuntime.fiberRefs,
       runtimeFlags: Runtime.defaultRuntime.runtimeFlags
     })

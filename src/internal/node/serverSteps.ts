@@ -27,18 +27,15 @@ export const refusal = (status: string, text: string): Application => {
 export const STATUS_TOO_LARGE = "413 Content Too Large"
 const tooLargeBody = Buffer.from("The request body is too large.\n", "latin1")
 
-/** The core's steps with a server's additions (CPython's `ServerHandler`). */
-export const serverSteps: Steps = {
+/**
+ * The core's steps with a server's additions (CPython's `ServerHandler`). Without an access
+ * log the server's `close` is the core's own, which the core then runs in place (no step of
+ * its own per request).
+ */
+export const serverSteps = (accessLog: boolean): Steps => accessLog ? loggingSteps : quietSteps
+
+const quietSteps: Steps = {
   ...defaultSteps,
-  // CPython's ServerHandler.close: the access log line, then the usual close.
-  close: (h) =>
-    Effect.suspend(() => {
-      const output = h.services.output
-      if (output instanceof NodeOutput) {
-        output.policy.logAccess(output, h.state.status, h.state.bytesSent)
-      }
-      return closeNow(h)
-    }),
   // A body over the limit is the client's doing: one line, no stack trace.
   logException: (h, error) => {
     if (!(error instanceof RequestBodyTooLarge)) return defaultSteps.logException(h, error)
@@ -59,4 +56,17 @@ export const serverSteps: Steps = {
       return [tooLargeBody]
     })
   }
+}
+
+const loggingSteps: Steps = {
+  ...quietSteps,
+  // CPython's ServerHandler.close: the access log line, then the usual close.
+  close: (h) =>
+    Effect.suspend(() => {
+      const output = h.services.output
+      if (output instanceof NodeOutput) {
+        output.policy.logAccess(output, h.state.status, h.state.bytesSent)
+      }
+      return closeNow(h)
+    })
 }
