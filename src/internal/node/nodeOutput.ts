@@ -243,6 +243,11 @@ export class NodeOutput implements OutputShape, ContinueSender {
     return this.headState !== HEAD_NONE
   }
 
+  /** The body length the head declared (its Content-Length), or -1 when it declared none. */
+  get declaredLength(): number {
+    return this.declared
+  }
+
   /**
    * Send what `source` yields as the rest of the body, after the chunk held back (and the
    * head, when still held): each chunk goes straight to `res.write`, and the next one is

@@ -11,6 +11,10 @@
  * - any other object with a string `path` naming a regular file: that file is opened
  *   (and closed again) here, and read from its start.
  *
+ * A HEAD answer has no body: when its head declares a Content-Length, the file is not
+ * read at all and that length is what the access log counts (without one, the file is
+ * read to count it, as the core would iterate it).
+ *
  * The wrapper itself is never closed here: the core's close step calls its `close()`,
  * once, after the body went out (or did not). The wrapper's `blksize` is not used: the
  * file is read in blocks of 64 KiB.
@@ -79,11 +83,15 @@ const chunksOf = (source: Source): AsyncIterable<Uint8Array> | Readable => {
   }
 }
 
-/** Send the head (unless the core gave it already: the app wrote before returning), then the file. */
+/** The head, unless the core gave it already (the app wrote before returning). */
+const sendHead = (output: NodeOutput, response: Transmission): Effect.Effect<void, StepError> =>
+  Effect.suspend(() => (output.headGiven() ? Effect.void : response.sendHeaders()))
+
+/** Send the head, then the file. */
 const send = (output: NodeOutput, source: Source, response: Transmission): Effect.Effect<boolean, StepError> =>
   Effect.as(
     Effect.zipRight(
-      Effect.suspend(() => (output.headGiven() ? Effect.void : response.sendHeaders())),
+      sendHead(output, response),
       Effect.suspend(() => output.sendStream(chunksOf(source), (count) => response.addBytesSent(count), userFailure))
     ),
     true
@@ -105,6 +113,27 @@ const openPath = (path: string): Effect.Effect<FileHandle | null> => Effect.prom
 
 /** Send the file of `file`, or decline (false) when it is not over a file. */
 export const transmitFile = (
+  output: NodeOutput,
+  file: FileWrapper,
+  response: Transmission
+): Effect.Effect<boolean, StepError> =>
+  Effect.suspend(() =>
+    // (A head the app's own write() gave counted those bytes already: then the file is counted as it is read.)
+    output.request.method === "HEAD" && !output.headGiven()
+      ? Effect.flatMap(response.sendHeaders(), () => {
+        // No body goes out: the declared length is the size the log counts.
+        const declared = output.declaredLength
+        if (declared < 0) return transmitBody(output, file, response)
+        response.addBytesSent(declared)
+        return sent
+      })
+      : transmitBody(output, file, response)
+  )
+
+const sent = Effect.succeed(true)
+
+/** Stream the file of `file` as the body, or decline (false) when it is not over a file. */
+const transmitBody = (
   output: NodeOutput,
   file: FileWrapper,
   response: Transmission

@@ -434,6 +434,60 @@ describe("the node transmitter: over smaller files", () => {
     expect(accessLines.map(loggedSize)).toEqual([smallContent.length, smallContent.length])
   })
 
+  /** A FileHandle on `path` whose reads are counted (the transmitter reads a handle through `read`). */
+  const countingHandle = async (path: string) => {
+    const handle = await open(path, "r")
+    const counted = { handle, reads: 0 }
+    const read = handle.read.bind(handle) as (...args: Array<unknown>) => Promise<unknown>
+    ;(handle as unknown as { read: (...args: Array<unknown>) => Promise<unknown> }).read = (...args) => {
+      counted.reads++
+      return read(...args)
+    }
+    return counted
+  }
+
+  it("HEAD with a Content-Length: the file is not read at all, the declared size is logged, close() once", async () => {
+    let counted!: Awaited<ReturnType<typeof countingHandle>>
+    let closes!: ReturnType<typeof countClose>
+    const server = await serve(async (environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "application/octet-stream"], ["Content-Length", String(SIZE)]])
+      counted = await countingHandle(bigFile)
+      closes = countClose(counted.handle)
+      return new (wrapperOf(environ))(counted.handle as unknown as FileLike)
+    })
+    const client = await RawClient.connect(server.port)
+    client.send("HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    const head = await client.response({ head: true })
+    expect(head.code).toBe(200)
+    expect(header(head, "content-length")).toBe(String(SIZE))
+    await closes.closed
+    expect(closes.closes).toBe(1)
+    expect(counted.reads).toBe(0)
+    await waitFor(() => accessLines.length === 1)
+    expect(accessLines[0]).toContain('"HEAD /big HTTP/1.1" 200 ')
+    expect(loggedSize(accessLines[0]!)).toBe(SIZE)
+    expect(errors.text()).toBe("")
+  })
+
+  it("HEAD without a Content-Length: the file is read to count its size for the log, and nothing of it is sent", async () => {
+    let counted!: Awaited<ReturnType<typeof countingHandle>>
+    const server = await serve(async (environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "application/octet-stream"]])
+      counted = await countingHandle(smallFile)
+      return new (wrapperOf(environ))(counted.handle as unknown as FileLike)
+    })
+    const client = await RawClient.connect(server.port)
+    client.send("HEAD /small HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+    const head = await client.response({ head: true })
+    expect(head.code).toBe(200)
+    expect(head.body.length).toBe(0)
+    const get = await client.response()
+    expect(get.body.equals(smallContent)).toBe(true)
+    expect(counted.reads).toBeGreaterThan(0)
+    await waitFor(() => accessLines.length === 2)
+    expect(accessLines.map(loggedSize)).toEqual([smallContent.length, smallContent.length])
+  })
+
   it("an object with the path of a regular file: that file is opened, sent and closed again", async () => {
     let reads = 0
     let closes = 0
