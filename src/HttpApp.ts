@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import { fromStream as errorLogFromStream, fromWritable as errorLogFromWritable } from "./ErrorLog.js"
 import { type HandlerConfig, make as makeConfig } from "./HandlerConfig.js"
 import type { Application, ErrorStream } from "./Protocol.js"
+import { noVariables } from "./internal/environCopy.js"
 // Types only: the module itself (and `@effect/platform` with it) is loaded on first use.
 import type * as Runtime from "./internal/httpApp.js"
 
@@ -19,7 +20,12 @@ import type * as Runtime from "./internal/httpApp.js"
  * @category models
  */
 export interface HttpAppOptions {
-  /** Handler configuration (defaults: an HTTP/1.1 origin server named `effect-wsgi`). */
+  /**
+   * Handler configuration (defaults: an HTTP/1.1 origin server named `effect-wsgi`, and, as
+   * under `makeServer`, no `osEnviron`: the process environment is not copied into each
+   * environ, so its secrets never reach an app; pass `HandlerConfig.processEnviron` for
+   * CPython's behaviour).
+   */
   readonly config?: Partial<HandlerConfig>
   /** `wsgi.errors` (default: `process.stderr`). */
   readonly errors?: ErrorStream
@@ -52,6 +58,7 @@ export const toHttpApp = (app: Application, options: HttpAppOptions = {}): HttpA
     httpVersion: "1.1",
     serverSoftware: "effect-wsgi/0.1.0",
     wsgiMultiprocess: false,
+    osEnviron: noVariables,
     ...options.config
   })
   const errorLog = options.errors === undefined ? errorLogFromWritable() : errorLogFromStream(options.errors)

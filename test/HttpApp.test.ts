@@ -3,6 +3,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createServer } from "node:http"
+import { processEnviron } from "../src/HandlerConfig.js"
 import { toHttpApp } from "../src/HttpApp.js"
 import type { Application, Environ, InputStream } from "../src/Protocol.js"
 import { StringErrorStream } from "../src/internal/stringErrors.js"
@@ -210,6 +211,19 @@ describe("toHttpApp from a request that is not Node's (a web handler)", () => {
     expect(JSON.parse(await response.text())).toEqual({
       method: "POST", path: "/a/b", query: "x=1", serverName: "example.org", serverPort: "8080", host: "example.org:8080", contentLength: "", terminated: true
     })
+  })
+
+  it("does not copy the process environment into each environ (as makeServer); HandlerConfig.processEnviron brings it back", async () => {
+    expect(processEnviron["PATH"]).toBeDefined()
+    const app: Application = (environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "text/plain"]])
+      return [Buffer.from(String(environ["PATH"]))]
+    }
+    const request = () => new Request("http://example.org/")
+    const plain = HttpApp.toWebHandler(toHttpApp(app, { errors: new StringErrorStream() }))
+    expect(await (await plain(request())).text()).toBe("undefined")
+    const cpython = HttpApp.toWebHandler(toHttpApp(app, { errors: new StringErrorStream(), config: { osEnviron: processEnviron } }))
+    expect(await (await cpython(request())).text()).toBe(processEnviron["PATH"])
   })
 
   it("a 204 gets no Content-Type and no body; an error before the headers gets the 500 page", async () => {

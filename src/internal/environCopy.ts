@@ -11,6 +11,9 @@ import type { CgiVariables } from "../Protocol.js"
 
 type Copier = (source: Readonly<CgiVariables>) => CgiVariables
 
+/** No variables, frozen: the `osEnviron` of the servers, whose environs start as a plain `{}`. */
+export const noVariables: Readonly<CgiVariables> = Object.freeze({})
+
 const copiers = new WeakMap<object, Copier>()
 
 /**

@@ -35,6 +35,7 @@ import { protocolOf, RequestVariables } from "./requestVariables.js"
 import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
 import { type ProxiedSocket, proxiedVariables, tlsVariablesOf } from "./connectionVariables.js"
+import { noVariables } from "../environCopy.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -66,9 +67,6 @@ const isErrorLog = (value: ErrorLogShape | TextWritable): value is ErrorLogShape
 const stderrLine = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
-
-// Frozen, so every environ starts as a plain `{}` (see environCopy).
-const noVariables: Readonly<CgiVariables> = Object.freeze({})
 
 /** A request without a body shares one empty, stateless `wsgi.input`. */
 const noBody: InputShape = fromStream(new PullInputStream(null))
