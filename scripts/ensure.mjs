@@ -48,7 +48,7 @@ if (!existsSync(join(root, "node_modules")) || !stampMatches("lock", lockHash)) 
 }
 
 // 2. Build: `tsc` when dist/ is missing or any source or build setting changed.
-const sources = [...filesUnder(join(root, "src")), join(root, "tsconfig.json"), join(root, "tsconfig.build.json"), join(root, "scripts", "bundleCli.mjs")]
+const sources = [...filesUnder(join(root, "src")), join(root, "tsconfig.json"), join(root, "tsconfig.build.json"), join(root, "scripts", "bundle.mjs")]
 const sourceHash = hashOf(sources)
 if (!existsSync(join(root, "dist", "index.js")) || !stampMatches("build", sourceHash)) {
   run(npm, ["run", "build", "--silent"])

@@ -8,7 +8,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CgiVariables } from "./Protocol.js"
-import { readEnviron } from "./internal/compat/readEnviron.js"
+import { readProcessEnviron } from "./internal/compat/readEnviron.js"
 import { copyRecord } from "./internal/environCopy.js"
 
 /**
@@ -69,4 +69,4 @@ export class EnvironSource extends Context.Tag("effect-wsgi/EnvironSource")<Envi
  * @since 0.1.0
  * @category layers
  */
-export const layerCgi: Layer.Layer<EnvironSource> = Layer.sync(EnvironSource, () => fromRecord(readEnviron()))
+export const layerCgi: Layer.Layer<EnvironSource> = Layer.sync(EnvironSource, () => fromRecord(readProcessEnviron()))

@@ -36,13 +36,13 @@ import type {
 } from "./Protocol.js"
 import { HandlerErrorLog, HandlerInput, MethodEnvironSource, MethodOutput } from "./internal/compat/methodServices.js"
 import { endRun, handlerSteps, runStep, runThen } from "./internal/compat/methodSteps.js"
-import { readEnviron as readProcessEnviron } from "./internal/compat/readEnviron.js"
+import { readProcessEnviron } from "./internal/compat/readEnviron.js"
 import { contentLength, isErrorStream, isInputStream, noStdout } from "./internal/compat/simpleStreams.js"
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
 import { copyRecord } from "./internal/environCopy.js"
 import { handle, type LiveHandling, makeHandling, runtimeOf } from "./internal/core/program.js"
 import { defaultSteps } from "./internal/core/steps.js"
-import { formatDateTime as formatHttpDate } from "./internal/httpDate.js"
+import { formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
 import { flushSink, writeToSink } from "./internal/sink.js"
 
@@ -363,18 +363,26 @@ export class SimpleHandler extends BaseHandler {
 
   protected override environSourceService(): EnvironSourceShape {
     // Unless addCgiVars is overridden, the handler lays baseEnv over osEnviron itself.
-    return this.addCgiVars === SimpleHandler.prototype.addCgiVars
+    return isSimpleHandlers(this, "addCgiVars")
       ? { variables: Effect.sync(() => copyRecord(this.baseEnv)) }
       : super.environSourceService()
   }
 
   protected override outputService(): OutputShape {
     // Unless _write/_flush are overridden, write to stdout without the method round trip.
-    return this._write === SimpleHandler.prototype._write && this._flush === SimpleHandler.prototype._flush
+    return isSimpleHandlers(this, "_write") && isSimpleHandlers(this, "_flush")
       ? Output.fromSink(this.stdout ?? noStdout)
       : super.outputService()
   }
 }
+
+/**
+ * True when `handler`'s method `name` is SimpleHandler's own (not overridden). Out of the
+ * class body on purpose: a class that names itself inside its body is bundled as
+ * `class _SimpleHandler`, which would become its `name`.
+ */
+const isSimpleHandlers = (handler: SimpleHandler, name: "addCgiVars" | "_write" | "_flush"): boolean =>
+  handler[name] === SimpleHandler.prototype[name]
 
 /**
  * CPython's `BaseCGIHandler`: a `SimpleHandler` that is not an origin server (it sends

@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import { FileWrapper } from "./FileWrapper.js"
 import { Headers } from "./Headers.js"
 import type { CgiVariables, HeaderList } from "./Protocol.js"
-import { readEnviron } from "./internal/compat/readEnviron.js"
+import { readProcessEnviron } from "./internal/compat/readEnviron.js"
 
 /**
  * The class used for response headers: `Headers` or a subclass.
@@ -69,7 +69,7 @@ export interface HandlerConfig {
  * @since 0.1.0
  * @category constants
  */
-export const processEnviron: Readonly<Record<string, string>> = Object.freeze({ ...readEnviron() })
+export const processEnviron: Readonly<Record<string, string>> = Object.freeze({ ...readProcessEnviron() })
 
 /**
  * CPython's defaults.

@@ -255,7 +255,7 @@ export function makeServer(
   app: Application,
   options?: Http2ServerOptions
 ): Promise<WSGIServer<Server | Http2Server | Http2SecureServer>> {
-  return internal.makeServer(host, port, app, options)
+  return internal.listenAndServe(host, port, app, options)
 }
 
 /**

@@ -13,7 +13,7 @@ let cachedText = ""
  * An RFC 7231 HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for seconds since the epoch, as
  * CPython's `wsgiref.handlers.format_date_time`.
  */
-export const formatDateTime = (epochSeconds: number): string => {
+export const formatHttpDate = (epochSeconds: number): string => {
   const second = Math.floor(epochSeconds)
   if (second === cachedSecond) return cachedText
   const date = new Date(second * 1000)
@@ -40,10 +40,10 @@ const dropSystemDate = (): void => {
  * second by as long as the event loop is late to run a timer, as node:http's own does.
  */
 export const httpDateNow = (clock: Clock.Clock): string => {
-  if (clock !== systemClock) return formatDateTime(clock.unsafeCurrentTimeMillis() / 1000)
+  if (clock !== systemClock) return formatHttpDate(clock.unsafeCurrentTimeMillis() / 1000)
   if (systemDate === null) {
     const now = Date.now()
-    systemDate = formatDateTime(now / 1000)
+    systemDate = formatHttpDate(now / 1000)
     setTimeout(dropSystemDate, 1000 - (now % 1000)).unref()
   }
   return systemDate

@@ -1,6 +1,6 @@
 import { Effect, TestClock, TestContext } from "effect"
 import { afterEach, describe, expect, it, vi } from "vitest"
-import { formatDateTime, httpDateNow, systemClock } from "../../src/internal/httpDate.js"
+import { formatHttpDate, httpDateNow, systemClock } from "../../src/internal/httpDate.js"
 
 describe("httpDateNow", () => {
   afterEach(() => {
@@ -28,6 +28,6 @@ describe("httpDateNow", () => {
       const clock = yield* Effect.clock
       expect(httpDateNow(clock)).toBe("Sun, 06 Nov 1994 08:49:37 GMT")
       yield* TestClock.adjust("2 seconds")
-      expect(httpDateNow(clock)).toBe(formatDateTime(Date.UTC(1994, 10, 6, 8, 49, 39) / 1000))
+      expect(httpDateNow(clock)).toBe(formatHttpDate(Date.UTC(1994, 10, 6, 8, 49, 39) / 1000))
     }).pipe(Effect.provide(TestContext.TestContext), Effect.runPromise))
 })

@@ -3,7 +3,7 @@
  * then serve in one process, supervise workers, or be a worker.
  *
  * The build bundles this module with all it imports (Effect included) into one file in
- * `dist/internal/cli/` (`scripts/bundleCli.mjs`).
+ * `dist/internal/cli/` (`scripts/bundle.mjs`).
  */
 import cluster from "node:cluster"
 import { availableParallelism } from "node:os"

@@ -46,7 +46,7 @@ const startupEnvironment = (): Map<string, Buffer> => {
  * The process environment with request variables as PEP 3333 native strings (their
  * bytes read as latin-1), as CPython's `read_environ`.
  */
-export const readEnviron = (): Record<string, string> => {
+export const readProcessEnviron = (): Record<string, string> => {
   const raw = startupEnvironment()
   const environ: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {

@@ -69,7 +69,7 @@ const listen = (server: Server, host: string, port: number, path: string | undef
 const urlHost = (host: string): string => (host.includes(":") ? `[${host}]` : host)
 
 /** `makeServer`'s work: make the server, listen, and resolve with it (see `Server.makeServer`). */
-export async function makeServer(
+export async function listenAndServe(
   host: string,
   port: number,
   app: Application,
