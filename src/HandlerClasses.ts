@@ -12,7 +12,6 @@
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
-import * as Runtime from "effect/Runtime"
 import type { Readable } from "node:stream"
 import type { TextWritable } from "./ErrorLog.js"
 import type { EnvironSourceShape } from "./EnvironSource.js"
@@ -41,6 +40,7 @@ import { contentLength, isErrorStream, isInputStream, noStdout } from "./interna
 import { WritableErrorStream } from "./internal/compat/writableErrors.js"
 import { copyRecord } from "./internal/environCopy.js"
 import { handle, type LiveHandling, makeHandling, runtimeOf } from "./internal/core/program.js"
+import { requestRuntime } from "./internal/core/requestRuntime.js"
 import { defaultSteps } from "./internal/core/steps.js"
 import { formatHttpDate } from "./internal/httpDate.js"
 import { ReadableInputStream } from "./internal/readableInput.js"
@@ -141,7 +141,7 @@ export class BaseHandler implements HandlerState, HandlerConfig {
     // A request that never waited is over on return: one settled Promise, no second turn.
     try {
       const ended = runThen(
-        Runtime.defaultRuntime,
+        requestRuntime,
         Effect.withFiberRuntime<void, HandlerError>((fiber) => handle(this.#newHandling(fiber), app)),
         (exit) => this.#ended(exit)
       )
@@ -355,10 +355,10 @@ export class SimpleHandler extends BaseHandler {
     Object.assign(this.environ!, this.baseEnv)
   }
   override _write(data: Uint8Array): void | Promise<void> {
-    return runStep(Runtime.defaultRuntime, writeToSink(this.stdout ?? noStdout, data))
+    return runStep(requestRuntime, writeToSink(this.stdout ?? noStdout, data))
   }
   override _flush(): void | Promise<void> {
-    return runStep(Runtime.defaultRuntime, flushSink(this.stdout ?? noStdout))
+    return runStep(requestRuntime, flushSink(this.stdout ?? noStdout))
   }
 
   protected override environSourceService(): EnvironSourceShape {

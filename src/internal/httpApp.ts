@@ -25,6 +25,7 @@ import type { Application } from "../Protocol.js"
 import { type NodeResponse, ResponseChannel } from "./httpAppChannel.js"
 import { formatLogLine } from "./node/accessLog.js"
 import { ServerIdentities } from "./node/serverIdentity.js"
+import { requestFlags } from "./core/requestRuntime.js"
 import { PullInputStream } from "./pullInput.js"
 import { ReadableInputStream } from "./readableInput.js"
 import { mountPoint, requestEnviron, type ServerIdentity, unquoteLatin1 } from "./requestEnviron.js"
@@ -171,7 +172,7 @@ export const handle = (
       Runtime.make({
         context: requestFiber.currentContext,
         fiberRefs: requestFiber.getFiberRefs(),
-        runtimeFlags: Runtime.defaultRuntimeFlags
+        runtimeFlags: requestFlags
       })
     )(runWith(app, { output: response, input: fromStream(input), errorLog, environSource: fromRecord(environ) }, config))
     const exit = child.unsafePoll()

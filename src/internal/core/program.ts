@@ -32,6 +32,7 @@ import type { OutputShape } from "../../Output.js"
 import { isPromiseLike } from "../bytes.js"
 import { typeName } from "../typeName.js"
 import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
+import { requestFlags, requestRuntime } from "./requestRuntime.js"
 import { closeBody, closeThenFail, defaultSteps, finishResponseNow, makeEnviron } from "./steps.js"
 
 /** The response failed while its headers had not gone out: an error page can replace it. */
@@ -153,8 +154,8 @@ export const makeHandling = (
 /** The runtime of the fiber handling the request: where the app's `write()` calls run. */
 export const runtimeOf = (h: Handling): Runtime.Runtime<never> => {
   const fiber = h.fiber
-  if (fiber === null) return Runtime.defaultRuntime
-  return Runtime.make({ context: fiber.currentContext, fiberRefs: fiber.getFiberRefs(), runtimeFlags: Runtime.defaultRuntimeFlags })
+  if (fiber === null) return requestRuntime
+  return Runtime.make({ context: fiber.currentContext, fiberRefs: fiber.getFiberRefs(), runtimeFlags: requestFlags })
 }
 
 /**

@@ -36,6 +36,7 @@ import { ServerIdentities } from "./serverIdentity.js"
 import { refusal, serverSteps, STATUS_TOO_LARGE } from "./serverSteps.js"
 import { type ProxiedSocket, proxiedVariables, tlsVariablesOf } from "./connectionVariables.js"
 import { noVariables } from "../environCopy.js"
+import { requestFlags } from "../core/requestRuntime.js"
 
 /** The package version, for `Server` and `SERVER_SOFTWARE`. */
 export const VERSION = "0.1.0"
@@ -145,7 +146,7 @@ export class Gateway implements ConnectionPolicy {
     this.runtime = Runtime.make({
       context: Context.make(CurrentHandlerConfig, this.config).pipe(Context.add(CurrentSteps, serverSteps(this.accessLog !== null))),
       fiberRefs: Runtime.defaultRuntime.fiberRefs,
-      runtimeFlags: Runtime.defaultRuntime.runtimeFlags
+      runtimeFlags: requestFlags
     })
   }
 
