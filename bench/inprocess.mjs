@@ -57,10 +57,34 @@ const shimErrors = {
 // Python's BytesIO copies instead; in CPython that costs ≈ 0.2 µs per hello and ≈ 2.4 µs
 // per 64 KiB. Copying into fresh ArrayBuffers in V8 costs ≈ 19 µs per 64 KiB (the
 // allocator and the GC it triggers), which would measure V8 rather than the handler.
+//
+// The chunks are kept in a list of class instances, not in an array made per request: V8
+// may decide to allocate the objects of an array literal's site straight into the old
+// generation (allocation-site pretenuring), and it did so for `chunks = []` in some runs.
+// Each request's array, born old and soon dead, then kept its young chunks alive through
+// every young collection until the next full one: the rows that hit it (the class's
+// most often) read 1.5–2× slower, a lottery of the harness, not of the handler. V8 never
+// pretenures what `new` makes of a class.
+class ChunkNode {
+  next = null
+  constructor(chunk) {
+    this.chunk = chunk
+  }
+}
 class ChunkSink {
-  chunks = []
+  first = null
+  last = null
   write(chunk) {
-    this.chunks.push(chunk.slice())
+    const node = new ChunkNode(chunk.slice())
+    if (this.last === null) this.first = node
+    else this.last.next = node
+    this.last = node
+  }
+  /** The chunks, in order. */
+  get chunks() {
+    const chunks = []
+    for (let node = this.first; node !== null; node = node.next) chunks.push(node.chunk)
+    return chunks
   }
 }
 
