@@ -88,8 +88,29 @@ class ChunkSink {
   }
 }
 
-/** Everything a sink got, as one buffer (for the checks, untimed). */
-const responseOf = (output) => Buffer.concat(output.chunks)
+/**
+ * Everything a sink got, as one buffer (for the checks, untimed), copied into one scratch
+ * buffer that lives as long as the process: a fresh 64 KiB buffer per request (what
+ * `Buffer.concat` makes) is memory from malloc that the process sometimes touches anew on
+ * every request, and external memory that counts towards V8's next collection. Either
+ * moved the timed part of the 64 KiB rows between ~9 and ~13 µs from one process to the
+ * next.
+ */
+let scratch = Buffer.alloc(128 * 1024)
+const responseOf = (output) => {
+  let length = 0
+  for (let node = output.first; node !== null; node = node.next) {
+    const chunk = node.chunk
+    if (length + chunk.length > scratch.length) {
+      const larger = Buffer.alloc(2 * (length + chunk.length))
+      scratch.copy(larger, 0, 0, length)
+      scratch = larger
+    }
+    scratch.set(chunk, length)
+    length += chunk.length
+  }
+  return scratch.subarray(0, length)
+}
 
 /** The services of one request, as plain values. */
 const servicesFor = (c) => {
