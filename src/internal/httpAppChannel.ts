@@ -12,11 +12,13 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type { Socket } from "node:net"
 import { ClientDisconnected, type HandlerError, ResponseAborted } from "../HandlerError.js"
 import type { OutputShape } from "../Output.js"
 import type { HeaderList } from "../Protocol.js"
+import { requestRuntime } from "./core/requestRuntime.js"
 import { carriesBody, overrunMessage, parseDeclaredLength, shortfallMessage } from "./declaredLength.js"
 
 /** What of node's `ServerResponse` the channel sets before the platform writes the head. */
@@ -319,7 +321,7 @@ export class ResponseChannel implements OutputShape {
     this.releaseScheduled = true
     setImmediate(() => {
       if (this.done || this.mailbox !== null) return
-      Effect.runFork(Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.target.capacity), (mailbox) => this.openStream(mailbox)))
+      Runtime.runFork(requestRuntime)(Effect.map(Mailbox.make<Uint8Array, ResponseAborted>(this.target.capacity), (mailbox) => this.openStream(mailbox)))
     })
   }
 }

@@ -1,8 +1,8 @@
 /**
  * What the fibers this package starts for a request run with: the gateway's, the class
- * shim's, `toHttpApp`'s app fiber, and the ones that run a step for a method or an app's
- * detached `write()`. A program a user runs (`Handler.run`, `runWith`) keeps the user's
- * runtime.
+ * shim's, `toHttpApp`'s app fiber and its switch to a streamed body, and the ones that run
+ * a step for a method or an app's detached `write()`. A program a user runs
+ * (`Handler.run`, `runWith`) keeps the user's runtime.
  */
 import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
