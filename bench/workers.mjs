@@ -91,9 +91,9 @@ export const serveBenchProtocol = (port, close) => {
  * The parent half: start `script kind` (a server child speaking `serveBenchProtocol`);
  * resolves with its port, cpu() (µs used so far) and stop().
  */
-export const startBenchServer = (script, kind) =>
+export const startBenchServer = (script, kind, nodeFlags = []) =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, kind], { stdio: ["pipe", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [...nodeFlags, script, kind], { stdio: ["pipe", "pipe", "inherit"] })
     const lines = createInterface({ input: child.stdout })
     const timer = setTimeout(() => {
       child.kill()
@@ -109,6 +109,7 @@ export const startBenchServer = (script, kind) =>
       clearTimeout(timer)
       resolve({
         port,
+        pid: child.pid,
         cpu: () =>
           new Promise((done) => {
             answers.push(({ cpu }) => done(cpu))
