@@ -13,8 +13,9 @@
 // Prints µs per request by where the time went (DSO), then the symbols whose time differs
 // most between the two servers. Read them side by side, not as absolute costs: they
 // include perf's own overhead, and perf's samples need not add up to the CPU time the
-// kernel charged the process (/proc, printed too): on this machine they fell 2–25% short,
-// by different amounts from one server and run to the next.
+// kernel charged the process (/proc, printed too): on this machine they fell 2–50% short,
+// by different amounts from one server and run to the next. What holds is each server's
+// split between kernel, node's C++, JIT code and libc, and which symbols grow.
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -62,7 +63,8 @@ const run = (command, args) =>
 
 /** Sample one server under load: µs per request by DSO and by symbol. */
 const profile = async (name) => {
-  const server = await startBenchServer(script, name, ["--perf-basic-prof"])
+  // V8 also writes a log with the symbol file: keep it in the scratch folder.
+  const server = await startBenchServer(script, name, ["--perf-basic-prof", "--no-logfile-per-isolate", `--logfile=${join(scratch, `${name}.v8.log`)}`])
   try {
     const url = `http://127.0.0.1:${server.port}/`
     await run("wrk", ["-t1", "-c50", "-d1s", ...header, url])
