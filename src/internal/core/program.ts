@@ -33,7 +33,7 @@ import { isPromiseLike } from "../bytes.js"
 import { typeName } from "../typeName.js"
 import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
 import { requestFlags, requestRuntime } from "./requestRuntime.js"
-import { closeBody, closeThenFail, defaultSteps, finishResponseNow, makeEnviron } from "./steps.js"
+import { closeBody, closeThenFail, defaultSteps, finishResponseLast, makeEnviron, resetState } from "./steps.js"
 
 /** The response failed while its headers had not gone out: an error page can replace it. */
 class FailedBeforeHeaders extends Data.TaggedError("FailedBeforeHeaders")<{ readonly cause: StepError }> {}
@@ -76,6 +76,7 @@ export class LiveHandling implements Handling {
   finished = false
   headPending = false
   suppressBody = false
+  resetWhenDone = false
 
   constructor(
     public fiber: Fiber.RuntimeFiber<unknown, unknown> | null,
@@ -171,6 +172,7 @@ export const handle = (h: LiveHandling, app: Application): Effect.Effect<void, H
     Effect.matchCauseEffect(restore(respond(h, app)), {
       onSuccess: () => {
         h.finished = true
+        if (h.resetWhenDone) resetState(h)
         h.release()
         return Effect.void
       },
@@ -264,7 +266,7 @@ const checkResult = (h: Handling, result: unknown): StepEffect => {
       new ProtocolError({ message: `The application must return an iterable of Uint8Array chunks, not ${typeName(result)}` })
     )
   }
-  return h.steps.finishResponse === defaultSteps.finishResponse ? finishResponseNow(h) : h.steps.finishResponse(h)
+  return h.steps.finishResponse === defaultSteps.finishResponse ? finishResponseLast(h) : h.steps.finishResponse(h)
 }
 
 /** Wait until every `write()` the app made has gone out; the first failure among them fails. */

@@ -176,6 +176,20 @@ export const finishResponseNow = (h: Handling): StepEffect =>
   })
 
 /**
+ * The default `finishResponse` as the program's last step. With the default `close` step
+ * and a result that has no `close()`, all that is left after the body is resetting the
+ * state, which the program does as it ends (`resetWhenDone`): the body's Effects then run
+ * without a frame of their own (two runtime steps less per request). A failure is the
+ * same either way: there is nothing to close.
+ */
+export const finishResponseLast = (h: Handling): StepEffect => {
+  const result = h.state.result
+  if (h.steps.close !== close || (result != null && typeof result.close === "function")) return finishResponseNow(h)
+  h.resetWhenDone = true
+  return sendResult(h)
+}
+
+/**
  * The result, as a file or as chunks. Its first steps start at once (this runs inside a
  * step): a throw there is a defect, as inside `Effect.suspend`, so the result is closed.
  */
@@ -267,7 +281,8 @@ export const closeNow = (h: Handling): StepEffect => {
   return Effect.map(closing, () => resetState(h))
 }
 
-const resetState = (h: Handling): void => {
+/** CPython's `close` after the result's own: the state of the next request starts empty. */
+export const resetState = (h: Handling): void => {
   const state = h.state
   state.result = null
   state.headers = null
