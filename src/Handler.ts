@@ -127,8 +127,6 @@ export interface Handling {
   headPending: boolean
   /** @internal True for a HEAD request answered by an origin server: body bytes are counted, not sent. */
   suppressBody: boolean
-  /** @internal True when the program resets the state as it ends (the default `finishResponse` left nothing else to do). */
-  resetWhenDone: boolean
 }
 
 /**

@@ -33,7 +33,7 @@ import { isPromiseLike } from "../bytes.js"
 import { typeName } from "../typeName.js"
 import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
 import { requestFlags, requestRuntime } from "./requestRuntime.js"
-import { closeBody, closeThenFail, defaultSteps, finishResponseLast, makeEnviron, resetState } from "./steps.js"
+import { closeBody, closeThenFail, defaultSteps, finishResponseLast, makeEnviron, resetIsLeftToTheEnd, resetState } from "./steps.js"
 
 /** The response failed while its headers had not gone out: an error page can replace it. */
 class FailedBeforeHeaders extends Data.TaggedError("FailedBeforeHeaders")<{ readonly cause: StepError }> {}
@@ -76,7 +76,6 @@ export class LiveHandling implements Handling {
   finished = false
   headPending = false
   suppressBody = false
-  resetWhenDone = false
 
   constructor(
     public fiber: Fiber.RuntimeFiber<unknown, unknown> | null,
@@ -172,7 +171,7 @@ export const handle = (h: LiveHandling, app: Application): Effect.Effect<void, H
     Effect.matchCauseEffect(restore(respond(h, app)), {
       onSuccess: () => {
         h.finished = true
-        if (h.resetWhenDone) resetState(h)
+        if (resetIsLeftToTheEnd(h)) resetState(h)
         h.release()
         return Effect.void
       },

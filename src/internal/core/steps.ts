@@ -176,18 +176,24 @@ export const finishResponseNow = (h: Handling): StepEffect =>
   })
 
 /**
- * The default `finishResponse` as the program's last step. With the default `close` step
- * and a result that has no `close()`, all that is left after the body is resetting the
- * state, which the program does as it ends (`resetWhenDone`): the body's Effects then run
- * without a frame of their own (two runtime steps less per request). A failure is the
- * same either way: there is nothing to close.
+ * True when the default `finishResponse` and `close` steps have nothing to do after the
+ * body but reset the state (the result has no `close()`): the program, run with them,
+ * then resets it as it ends (see `finishResponseLast`).
  */
-export const finishResponseLast = (h: Handling): StepEffect => {
+export const resetIsLeftToTheEnd = (h: Handling): boolean => {
   const result = h.state.result
-  if (h.steps.close !== close || (result != null && typeof result.close === "function")) return finishResponseNow(h)
-  h.resetWhenDone = true
-  return sendResult(h)
+  return h.steps.finishResponse === finishResponse && h.steps.close === close &&
+    !(result != null && typeof result.close === "function")
 }
+
+/**
+ * The default `finishResponse` as the program's last step. When the reset is left to the
+ * program's end (`resetIsLeftToTheEnd`), the body's Effects run without a frame of their
+ * own (two runtime steps less per request). A failure is the same either way: there is
+ * nothing to close.
+ */
+export const finishResponseLast = (h: Handling): StepEffect =>
+  resetIsLeftToTheEnd(h) ? sendResult(h) : finishResponseNow(h)
 
 /**
  * The result, as a file or as chunks. Its first steps start at once (this runs inside a
