@@ -1,11 +1,12 @@
 /**
  * The one `node:http` request handler behind both `toNodeListener` and `makeServer`.
  *
- * Everything that does not depend on the request (configuration, steps, error log, clock)
- * is built once per gateway. Per request there is the environ, a `NodeOutput`, a body
- * stream when the request has one, and the core's driver; a synchronous app on a socket
- * that takes its bytes at once completes inside `handle` without touching the Effect
- * runtime (the core then returns an `Exit`).
+ * Everything that does not depend on the request (configuration, steps, error log, and the
+ * `Runtime` they make) is built once per gateway. Per request there is the environ, a
+ * `NodeOutput`, a body stream when the request has one, and one fiber running the core
+ * program (`runWith`) on that runtime; a synchronous app on a socket that takes its bytes
+ * at once has finished when `runFork` returns (its exit is polled), else the fiber's
+ * observer completes the response.
  */
 import cluster from "node:cluster"
 import type { IncomingMessage, ServerResponse } from "node:http"
