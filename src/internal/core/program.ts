@@ -32,7 +32,7 @@ import type { OutputShape } from "../../Output.js"
 import { isPromiseLike } from "../bytes.js"
 import { typeName } from "../typeName.js"
 import { defectFailure, describe, errorOf, toHandlerError, userFailure } from "./failure.js"
-import { requestFlags, requestRuntime } from "./requestRuntime.js"
+import { anchorFiberRoots, requestFlags, requestRuntime } from "./requestRuntime.js"
 import { closeBody, closeThenFail, defaultSteps, finishResponseLast, makeEnviron, resetIsLeftToTheEnd, resetState } from "./steps.js"
 
 /** The response failed while its headers had not gone out: an error page can replace it. */
@@ -149,7 +149,10 @@ export const makeHandling = (
     /** Where the state lives (the class shim passes itself); a fresh block otherwise. */
     readonly state?: HandlerState
   }
-): LiveHandling => new LiveHandling(fiber, options.config, options.steps, options.services, options.state)
+): LiveHandling => {
+  anchorFiberRoots()
+  return new LiveHandling(fiber, options.config, options.steps, options.services, options.state)
+}
 
 /** The runtime of the fiber handling the request: where the app's `write()` calls run. */
 export const runtimeOf = (h: Handling): Runtime.Runtime<never> => {
