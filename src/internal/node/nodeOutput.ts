@@ -82,16 +82,17 @@ export class NodeOutput implements OutputShape, ContinueSender {
 
   /** The head as the core gives it; it leaves with the first body bytes. */
   sendHead(status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> {
-    return Effect.suspend(() => this.holdHead(status, headers))
-  }
-
-  private holdHead(status: string, headers: HeaderList): Effect.Effect<void, OutputError | ClientDisconnected> {
     // The core checked that the status starts with three digits.
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + status.charCodeAt(2) - 48
-    // node:http refuses other codes, and would throw later, when the head leaves.
+    // node:http refuses other codes, and would throw later, when the head leaves. Told from
+    // the arguments alone, so the Effect that holds the head cannot fail: one runtime step.
     if (!(code >= 100 && code <= 999)) {
       return Effect.fail(new OutputError({ message: `node:http cannot send the status ${JSON.stringify(status)}`, cause: null }))
     }
+    return Effect.sync(() => this.holdHead(code, status, headers))
+  }
+
+  private holdHead(code: number, status: string, headers: HeaderList): void {
     const raw = new Array<string>(headers.length * 2)
     let hasLength = false
     for (let i = 0; i < headers.length; i++) {
@@ -110,7 +111,6 @@ export class NodeOutput implements OutputShape, ContinueSender {
     this.rawHeaders = raw
     this.hasLength = hasLength
     this.headState = HEAD_HELD
-    return Effect.void
   }
 
   write(data: Uint8Array): Effect.Effect<void, OutputError | ClientDisconnected> {
