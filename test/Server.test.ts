@@ -138,6 +138,24 @@ describe("makeServer: listening and answering", () => {
     expect((await rawRequest(server.port, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n")).statusLine).toBe("HTTP/1.1 404 Not Here, Sorry")
   })
 
+  it("a status node:http cannot send (below 100): logged, and the connection cut with nothing sent (as CPython, when writing the head fails)", async () => {
+    // Not under the validator, which refuses such a status itself (PEP 3333 asks for a code >= 100).
+    errors = ErrorLog.memory()
+    const server = await makeServer("127.0.0.1", 0, (_environ, startResponse) => {
+      startResponse("099 Too Low", [["Content-Type", "text/plain"]])
+      return [bytes("x")]
+    }, { errorLog: errors, closeTimeout: 2_000 })
+    servers.push(server)
+    const client = await RawClient.connect(server.port)
+    client.send("GET /odd HTTP/1.1\r\nHost: x\r\n\r\n")
+    // The head counts as sent once its write started (CPython sets headers_sent first):
+    // no error page can follow, and nothing partial may look like a response.
+    expect((await client.end()).length).toBe(0)
+    const log = errors.text()
+    expect(log).toContain('OutputError: node:http cannot send the status "099 Too Low"')
+    expect(log.match(/OutputError: node:http cannot send/g)).toHaveLength(1)
+  })
+
   it("keeps the app's header order and case, and several Set-Cookie headers separate", async () => {
     const server = await serve((_environ, startResponse) => {
       startResponse("200 OK", [
