@@ -11,7 +11,8 @@ export const formatException = (error: unknown, limit: number | null): string =>
   const frames = firstFrame === -1 ? [] : lines.slice(firstFrame)
   const kept = limit === null ? frames : frames.slice(0, Math.max(0, limit))
   let text = [...head, ...kept].join("\n") + "\n"
-  if (error.cause !== undefined) text += `Caused by: ${formatException(error.cause, limit)}`
+  // A null cause says "none" (as the package's own errors give it), as Python's None does.
+  if (error.cause !== undefined && error.cause !== null) text += `Caused by: ${formatException(error.cause, limit)}`
   return text
 }
 
